@@ -1,0 +1,1 @@
+"""Sub-commands of the ``peftdebias`` CLI (one module each, no logic)."""

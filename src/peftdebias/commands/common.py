@@ -1,0 +1,34 @@
+"""Options shared by several sub-commands, so they are spelt the same everywhere."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..models import DEFAULT_MODEL
+
+
+def add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data directory laid out like shared/data (default: $PEFTDEBIAS_DATA_DIR)",
+    )
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help="Hugging Face model id, local folder, or 'minilm' (packaged all-MiniLM-L6-v2; default)",
+    )
+
+
+def add_output(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    parser.add_argument("--output", required=required, help="output file or directory")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output instead of refusing"
+    )
+
+
+def add_seed(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")

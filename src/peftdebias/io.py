@@ -1,0 +1,106 @@
+"""Safe file output: atomic writes and output-directory guards.
+
+Nothing already written is lost: files are written to a temporary sibling and renamed into
+place (``os.replace`` is atomic on POSIX), and an existing output is only replaced when the
+caller passes ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import OutputExistsError
+
+
+def check_output_file(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Return ``path`` as a Path, refusing an existing file unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"output file {path} already exists; pass --overwrite to replace it")
+    return path
+
+
+def prepare_output_dir(path: str | os.PathLike, overwrite: bool) -> Path:
+    """Create ``path`` as a directory; refuse a non-empty one unless ``overwrite``.
+
+    With ``overwrite`` the existing content is kept until the new artefacts replace it file by
+    file, so an interrupted run never leaves an empty directory behind.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError(f"output path {path} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"output directory {path} is not empty; pass --overwrite to write into it"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[TextIO]:
+    """Open a temporary sibling of ``path`` for writing and rename it into place on success.
+
+    On an exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        json.dump(obj, handle, indent=2, sort_keys=False, default=str)
+        handle.write("\n")
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> int:
+    """Atomically write ``rows`` as JSON lines; return the number of rows written."""
+    count = 0
+    with atomic_open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Build a directory in a temporary sibling and move it to ``path`` on success.
+
+    An existing ``path`` is replaced only after the new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
