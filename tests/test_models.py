@@ -46,7 +46,10 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 
 
 def test_unreachable_hub_id_is_one_clear_line(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    # the environment variable is read at import time; patch the live flag (no network use)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(ModelNotFoundError) as info:
         load_tokenizer("some-org/model-that-does-not-exist")
     message = str(info.value)
