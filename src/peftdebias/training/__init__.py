@@ -1,0 +1,1 @@
+"""Training objectives and the Trainer used by the upstream phase."""

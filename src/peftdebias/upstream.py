@@ -1,0 +1,387 @@
+"""Upstream phase of PEFTDebias: learn a debiasing module with CDA + masked LM.
+
+1. Load the base model with a masked-LM head. If the checkpoint has no trained head (the
+   default MiniLM), warm the head up on the ORIGINAL corpus with the encoder frozen, then
+   freeze it.
+2. Augment the corpus with counterfactual data augmentation along one bias axis; hold out a
+   slice of the original texts (split before augmentation, so no counterfactual of a held-out
+   sentence is trained on).
+3. Attach the PEFT module (every backbone weight frozen) and train only the module with the
+   masked-LM objective (optionally plus counterfactual consistency), keeping the checkpoint
+   with the best held-out loss.
+4. Save the module (safetensors + config) and ``debias.json`` metadata, atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from datasets import Dataset
+
+from .errors import ConfigError, DataError, OutputExistsError
+from .io import write_json
+from .models import load_masked_lm, load_tokenizer, model_fingerprint
+from .presets import batch_size_for, upstream_preset
+from .training.heads import head_parameters
+from .training.masking import TextMaskingCollator, premask
+from .training.objectives import OBJECTIVES
+from .training.trainer import DebiasTrainer, evaluate_mlm, training_arguments
+
+logger = logging.getLogger(__name__)
+
+METADATA_FILE = "debias.json"
+
+
+@dataclass
+class UpstreamConfig:
+    """Options of ``peftdebias upstream``; ``None`` values come from the preset."""
+
+    axis: str
+    corpus: str
+    method: str
+    output: str
+    model: str = "minilm"
+    preset: str = "quick"
+    data_dir: str | None = None
+    corpus_split: str = "train"
+    max_steps: int | None = None
+    eval_steps: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    max_length: int | None = None
+    head_warmup_steps: int | None = None
+    calibration_steps: int | None = None
+    max_texts: int | None = None
+    objective: str = "mlm"
+    consistency_weight: float = 1.0
+    keep_original: bool = True
+    seed: int = 42
+    method_options: dict[str, Any] = field(default_factory=dict)
+    overwrite: bool = False
+    resume: bool = False
+
+
+@dataclass
+class UpstreamResult:
+    output: Path
+    metadata: dict[str, Any]
+
+
+def _word_list_hash(word_list) -> str:
+    canonical = json.dumps([list(t) for t in word_list.tuples], sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _check_output(output: Path, overwrite: bool, resume: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise OutputExistsError(f"output path {output} exists and is not a directory")
+    if output.is_dir() and any(output.iterdir()) and not (overwrite or resume):
+        raise OutputExistsError(
+            f"output directory {output} is not empty; pass --overwrite to replace it "
+            "or --resume to continue its training"
+        )
+
+
+def build_corpus(texts: list[str], augmenter, keep_original: bool) -> tuple[list[dict], int]:
+    """Rows ``{"text", "counterfactual"}`` for the trainer, and how many texts matched.
+
+    Every original text with at least one attribute word yields one row per counterfactual
+    (``text`` = counterfactual, ``counterfactual`` = original, for the consistency pairs);
+    originals are kept as rows of their own (paired with their first counterfactual) when
+    ``keep_original`` (two-sided CDA), and texts without any attribute word stay as plain
+    MLM text.
+    """
+    rows: list[dict] = []
+    matched = 0
+    for text in texts:
+        counterfactuals = augmenter.counterfactuals(text)
+        if counterfactuals:
+            matched += 1
+            if keep_original:
+                rows.append({"text": text, "counterfactual": counterfactuals[0]})
+            rows.extend({"text": cf, "counterfactual": text} for cf in counterfactuals)
+        elif keep_original:
+            rows.append({"text": text, "counterfactual": ""})
+    return rows, matched
+
+
+def _split(texts: list[str], fraction: float, cap: int, seed: int) -> tuple[list[str], list[str]]:
+    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_eval = max(1, min(cap, round(len(texts) * fraction)))
+    held = {i for i in order[:n_eval]}
+    train = [t for i, t in enumerate(texts) if i not in held]
+    return train, [texts[i] for i in sorted(held)]
+
+
+def _library_versions() -> dict[str, str]:
+    import datasets
+    import peft
+    import transformers
+
+    from . import __version__
+
+    return {
+        "peftdebias": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "peft": peft.__version__,
+        "datasets": datasets.__version__,
+    }
+
+
+def _train(
+    model,
+    tokenizer,
+    rows: list[dict],
+    eval_rows: list[dict],
+    args,
+    *,
+    max_length: int,
+    mlm_weight: float,
+    consistency_weight: float,
+    resume_from: bool | None = None,
+) -> DebiasTrainer:
+    collator = TextMaskingCollator(
+        tokenizer, max_length=max_length, mlm=mlm_weight > 0, pairs=consistency_weight > 0
+    )
+    trainer = DebiasTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        data_collator=collator,
+        processing_class=tokenizer,
+        mlm_weight=mlm_weight,
+        consistency_weight=consistency_weight,
+    )
+    trainer.train(resume_from_checkpoint=resume_from)
+    return trainer
+
+
+def train_upstream(config: UpstreamConfig) -> UpstreamResult:
+    """Run the upstream phase described by ``config``; see the module docstring."""
+    from .cda import CounterfactualAugmenter, load_word_list
+    from .data import load_text_corpus
+    from .methods import get_method
+
+    if config.objective not in OBJECTIVES:
+        raise ConfigError(
+            f"unknown --objective {config.objective!r}; valid: {', '.join(OBJECTIVES)}"
+        )
+    preset = upstream_preset(config.preset)
+    method = get_method(config.method, **config.method_options)
+    word_list = load_word_list(config.axis, data_dir=config.data_dir)
+    augmenter = CounterfactualAugmenter(word_list)
+    output = Path(config.output)
+    _check_output(output, config.overwrite, config.resume)
+
+    def pick(value, default):
+        return default if value is None else value
+
+    max_steps = pick(config.max_steps, preset.max_steps)
+    eval_steps = min(pick(config.eval_steps, preset.eval_steps), max_steps)
+    batch_size = pick(config.batch_size, batch_size_for(config.preset, word_list.name))
+    learning_rate = pick(config.learning_rate, preset.learning_rate)
+    max_length = pick(config.max_length, preset.max_length)
+    warmup_steps = pick(config.head_warmup_steps, preset.head_warmup_steps)
+    calibration_steps = pick(config.calibration_steps, preset.calibration_steps)
+
+    started = time.time()
+    texts = list(
+        load_text_corpus(config.corpus, data_dir=config.data_dir, split=config.corpus_split)
+    )
+    if config.max_texts:
+        texts = texts[: config.max_texts]
+    texts = [t for t in texts if t and t.strip()]
+    if not texts:
+        raise DataError(f"corpus {config.corpus!r} has no text")
+    train_texts, eval_texts = _split(
+        texts, preset.eval_fraction, preset.max_eval_texts, config.seed
+    )
+    rows, matched = build_corpus(train_texts, augmenter, config.keep_original)
+    if matched == 0:
+        raise DataError(
+            f"corpus {config.corpus!r}: none of its {len(train_texts)} training texts contains "
+            f"a word of the {word_list.name!r} word list, so CDA has nothing to augment"
+        )
+    eval_rows_text, _ = build_corpus(eval_texts, augmenter, keep_original=True)
+    logger.info(
+        "corpus %s: %d texts (%d held out); %d contain %s words; %d training rows after CDA",
+        config.corpus,
+        len(texts),
+        len(eval_texts),
+        matched,
+        word_list.name,
+        len(rows),
+    )
+
+    torch.manual_seed(config.seed)
+    tokenizer = load_tokenizer(config.model)
+    model, missing_head = load_masked_lm(config.model)
+    fingerprint = model_fingerprint(model)
+    eval_rows = premask(tokenizer, [r["text"] for r in eval_rows_text], max_length, config.seed)
+    pad = tokenizer.pad_token_id
+
+    work = output / "checkpoints"
+    output.mkdir(parents=True, exist_ok=True)
+
+    def run(sub: str, steps: int, lr: float, train_rows, heldout, objective=(1.0, 0.0), **kw):
+        args = training_arguments(
+            str(work / sub),
+            max_steps=steps,
+            batch_size=batch_size,
+            learning_rate=lr,
+            eval_steps=eval_steps if heldout else 0,
+            seed=config.seed,
+        )
+        return _train(
+            kw.pop("target", model),
+            tokenizer,
+            train_rows,
+            heldout,
+            args,
+            max_length=max_length,
+            mlm_weight=objective[0],
+            consistency_weight=objective[1],
+            **kw,
+        )
+
+    metadata: dict[str, Any] = {"head_warmup": None}
+    before_base = evaluate_mlm(model, eval_rows, pad)
+
+    # 1. MLM head warm-up (only when the checkpoint has no trained head)
+    for param in model.parameters():
+        param.requires_grad_(False)
+    if missing_head and warmup_steps > 0:
+        original_rows = [{"text": t, "counterfactual": ""} for t in train_texts]
+        for _, param in head_parameters(model):
+            param.requires_grad_(True)
+        logger.info(
+            "warming up the untrained MLM head for %d steps on the original corpus", warmup_steps
+        )
+        run("head-warmup", warmup_steps, preset.head_learning_rate, original_rows, [])
+        for param in model.parameters():
+            param.requires_grad_(False)
+        after_warmup = evaluate_mlm(model, eval_rows, pad)
+        metadata["head_warmup"] = {
+            "steps": warmup_steps,
+            "learning_rate": preset.head_learning_rate,
+            "missing_head_tensors": missing_head,
+            "heldout_before": before_base,
+            "heldout_after": after_warmup,
+        }
+        logger.info(
+            "head warm-up: held-out masked-token accuracy %.4f -> %.4f (loss %.3f -> %.3f)",
+            before_base["accuracy"],
+            after_warmup["accuracy"],
+            before_base["loss"],
+            after_warmup["loss"],
+        )
+    elif missing_head:
+        logger.warning(
+            "the MLM head is untrained and --head-warmup-steps is 0: MLM scores are not meaningful"
+        )
+
+    # 2. attach the module; sparse methods first calibrate with a full training phase
+    mlm_weight = 0.0 if config.objective == "consistency" else 1.0
+    consistency_weight = config.consistency_weight if "consistency" in config.objective else 0.0
+    objective = (mlm_weight, consistency_weight)
+
+    def calibrate(full_model) -> None:
+        run("calibration", calibration_steps, learning_rate, rows, [], objective, target=full_model)
+
+    model = method.attach(model, calibrate=calibrate)
+    trainable, total, percent = method.count_parameters(model)
+    before = evaluate_mlm(model, eval_rows, pad)
+
+    # 3. train the module
+    resume_from = True if config.resume and any((work / "module").glob("checkpoint-*")) else None
+    trainer = run(
+        "module",
+        max_steps,
+        learning_rate,
+        rows,
+        eval_rows,
+        objective,
+        target=model,
+        resume_from=resume_from,
+    )
+    model = trainer.model
+    after = evaluate_mlm(model, eval_rows, pad)
+
+    metadata.update(
+        {
+            "format": "peftdebias-module/1",
+            "base_model": config.model,
+            "base_model_fingerprint": fingerprint,
+            "base_model_revision": getattr(model.config, "_commit_hash", None),
+            "axis": word_list.name,
+            "word_list_hash": _word_list_hash(word_list),
+            "method": method.name,
+            "method_config": dataclasses.asdict(method.config),
+            "objective": config.objective,
+            "consistency_weight": consistency_weight,
+            "trainable_parameters": trainable,
+            "total_parameters": total,
+            "trainable_percent": percent,
+            "corpus": {
+                "name": config.corpus,
+                "split": config.corpus_split,
+                "texts": len(texts),
+                "train_texts": len(train_texts),
+                "heldout_texts": len(eval_texts),
+                "texts_with_attribute_words": matched,
+                "training_rows_after_cda": len(rows),
+                "keep_original": config.keep_original,
+            },
+            "training": {
+                "preset": config.preset,
+                "max_steps": max_steps,
+                "steps": trainer.state.global_step,
+                "eval_steps": eval_steps,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "max_length": max_length,
+                "seed": config.seed,
+                "best_checkpoint": trainer.state.best_model_checkpoint,
+                "best_heldout_loss": trainer.state.best_metric,
+                "seconds": round(time.time() - started, 1),
+            },
+            "heldout_before": before,
+            "heldout_after": after,
+            "masked_token_accuracy_before": before["accuracy"],
+            "masked_token_accuracy_after": after["accuracy"],
+            "versions": _library_versions(),
+        }
+    )
+    if trainer.is_world_process_zero():
+        _save(method, model, output, metadata)
+    return UpstreamResult(output, metadata)
+
+
+def _save(method, model, output: Path, metadata: dict[str, Any]) -> None:
+    """Write the module and ``debias.json`` so that a reader never sees a partial artefact:
+    files go to a temporary folder first and ``debias.json`` is moved in last."""
+    tmp = Path(tempfile.mkdtemp(prefix=".module.", dir=output))
+    try:
+        method.save(model, tmp)
+        write_json(tmp / METADATA_FILE, metadata)
+        (output / METADATA_FILE).unlink(missing_ok=True)
+        for item in sorted(tmp.iterdir(), key=lambda p: p.name == METADATA_FILE):
+            target = output / item.name
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
