@@ -8,7 +8,9 @@ laid out like ``../shared/data``), where to get them, and one loader that return
   ``attribute`` (protected attribute, str) and ``id`` (str);
 - other kinds document their columns in ``DataSource.columns``.
 
-The data directory is ``--data-dir`` when given, else ``$PEFTDEBIAS_DATA_DIR``.
+The data directory is ``--data-dir`` when given, else ``$PEFTDEBIAS_DATA_DIR``. A file
+missing there is looked up in the download cache (``$PEFTDEBIAS_CACHE``, default
+``~/.cache/peftdebias``) and, failing that, downloaded (:mod:`peftdebias.data.download`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datasets import Dataset
 from ..errors import ConfigError, DataError
 
 DATA_DIR_ENV = "PEFTDEBIAS_DATA_DIR"
+CACHE_ENV = "PEFTDEBIAS_CACHE"
 
 Loader = Callable[[Path, str], Dataset]
 
@@ -34,7 +37,8 @@ class DataSource:
     name: str
     description: str
     kind: str  # classification | pairs | coref | text | intrinsic | words
-    files: dict[str, str]  # split -> path relative to the data directory
+    # split -> path relative to the data directory, or a tuple of alternatives (first found wins)
+    files: dict[str, str | tuple[str, ...]]
     loader: Loader  # (absolute file path, split) -> Dataset
     columns: tuple[str, ...]
     source: str  # human-readable origin (repository/paper), shown in errors
@@ -47,6 +51,15 @@ class DataSource:
     @property
     def splits(self) -> tuple[str, ...]:
         return tuple(self.files)
+
+    def candidates(self, split: str) -> tuple[str, ...]:
+        """Relative paths that may hold ``split``, preferred first."""
+        if split not in self.files:
+            raise ConfigError(
+                f"data set {self.name!r} has no split {split!r}; splits: {', '.join(self.splits)}"
+            )
+        value = self.files[split]
+        return (value,) if isinstance(value, str) else tuple(value)
 
 
 _REGISTRY: dict[str, DataSource] = {}
@@ -76,9 +89,7 @@ def get_source(name: str) -> DataSource:
     _ensure_loaded()
     key = name.strip().lower().replace("_", "-")
     if key not in _REGISTRY:
-        raise ConfigError(
-            f"unknown data set {name!r}; valid names: {', '.join(sorted(_REGISTRY))}"
-        )
+        raise ConfigError(f"unknown data set {name!r}; valid names: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[key]
 
 
@@ -94,19 +105,33 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
     return path
 
 
+def resolve_cache_dir() -> Path:
+    """Download cache: ``$PEFTDEBIAS_CACHE`` if set, else ``~/.cache/peftdebias``."""
+    value = os.environ.get(CACHE_ENV)
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "peftdebias"
+
+
+def find_file(
+    source: DataSource, split: str, data_dir: str | os.PathLike | None = None
+) -> Path | None:
+    """Local path of ``source``'s file for ``split`` (data directory, then cache), or ``None``."""
+    candidates = source.candidates(split)
+    roots = [root for root in (resolve_data_dir(data_dir), resolve_cache_dir()) if root]
+    for root in roots:
+        for relative in candidates:
+            if (root / relative).is_file():
+                return root / relative
+    return None
+
+
 def locate(source: DataSource, split: str, data_dir: str | os.PathLike | None = None) -> Path:
     """Path of ``source``'s file for ``split``, downloading it when missing and online."""
-    if split not in source.files:
-        raise ConfigError(
-            f"data set {source.name!r} has no split {split!r}; splits: {', '.join(source.splits)}"
-        )
-    relative = source.files[split]
-    root = resolve_data_dir(data_dir)
-    if root is not None and (root / relative).is_file():
-        return root / relative
+    found = find_file(source, split, data_dir)
+    if found is not None:
+        return found
     from .download import fetch  # local import: only needed when a file is missing
 
-    return fetch(source, relative, root)
+    return fetch(source, split, resolve_data_dir(data_dir))
 
 
 def load(name: str, split: str = "train", data_dir: str | os.PathLike | None = None) -> Dataset:

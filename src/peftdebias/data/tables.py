@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+from datasets import ClassLabel, Dataset, DatasetInfo, Features, NamedSplit
+from datasets.table import InMemoryTable
 
 from ..errors import DataError
 
@@ -26,7 +28,9 @@ def read_table(path: Path, sep: str | None = None, required: Iterable[str] = ())
             path, sep=sep, dtype=str, keep_default_na=False, quoting=csv.QUOTE_MINIMAL
         )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot parse as {'tsv' if sep == chr(9) else 'csv'}: {exc}") from exc
+        raise DataError(
+            f"{path}: cannot parse as {'tsv' if sep == chr(9) else 'csv'}: {exc}"
+        ) from exc
     require_columns(frame.columns, required, path)
     return frame
 
@@ -62,3 +66,21 @@ def require_columns(columns: Iterable[str], required: Iterable[str], path: Path)
         raise DataError(
             f"{path}: missing column(s) {', '.join(missing)}; found: {', '.join(map(str, columns))}"
         )
+
+
+def to_dataset(
+    columns: dict[str, list], split: str, label_names: Sequence[str] | None = None
+) -> Dataset:
+    """Columns -> ``datasets.Dataset``; ``label`` becomes a ``ClassLabel`` over ``label_names``.
+
+    Built straight from an Arrow table (no per-row encoding, no progress bar). Raises
+    ``ValueError`` for a label outside ``range(len(label_names))`` (loaders check first).
+    """
+    table = InMemoryTable.from_pydict(columns)
+    features = Features.from_arrow_schema(table.schema)
+    if label_names is not None and "label" in columns:
+        labels = columns["label"]
+        if labels and not 0 <= min(labels) <= max(labels) < len(label_names):
+            raise ValueError(f"labels must lie in 0..{len(label_names) - 1}")
+        features["label"] = ClassLabel(names=list(label_names))
+    return Dataset(table, info=DatasetInfo(features=features), split=NamedSplit(split))
