@@ -1,0 +1,356 @@
+"""Downstream phase of PEFTDebias: fine-tune on a task with the debiasing module frozen.
+
+Three starting points, one code path:
+
+- ``debias=DIR``: the base model plus the upstream module from DIR; the module is FROZEN and
+  everything else (backbone and classification head) is fine-tuned (the paper's PEFTDebias);
+- ``full_debias=DIR``: the whole CDA-MLM model from DIR, fine-tuned (Full-Debias baseline);
+- ``baseline="ft"``: the plain base model, fine-tuned (FT baseline).
+
+Model selection on the dev split by the task metric; predictions for dev and test (and, for
+hate-speech tasks, the out-of-domain IPTTS set) go to ``predictions-<split>.jsonl`` and all
+metrics to ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+from .errors import ConfigError, DataError
+from .io import atomic_dir, prepare_output_dir, write_json
+from .models import load_sequence_classifier, load_tokenizer
+from .tasks import TaskSpec, get_task, load_task_splits
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "downstream.json"
+
+
+@dataclass(frozen=True)
+class DownstreamPreset:
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    max_length: int
+    max_train_examples: int | None
+    max_eval_examples: int | None
+
+
+DOWNSTREAM_PRESETS = {
+    # reference code: max length 128, lr 2e-5, batch 32
+    "paper": DownstreamPreset(3, 32, 2e-5, 128, None, None),
+    # 2-core CPU: a subsample of the training set, shorter inputs
+    "quick": DownstreamPreset(1, 32, 5e-5, 64, 2000, 1000),
+}
+
+
+@dataclass
+class DownstreamConfig:
+    """Options of ``peftdebias downstream``; ``None`` values come from the preset."""
+
+    task: str
+    output: str
+    model: str = "minilm"
+    debias: str | None = None
+    full_debias: str | None = None
+    baseline: str | None = None
+    preset: str = "quick"
+    epochs: float | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
+    max_length: int | None = None
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    class_weights: dict[int, float] | None = None
+    freeze_layernorm: bool = False
+    fprd_axis: str = "group"
+    fprd_terms: str | None = None
+    iptts: bool = True
+    columns: dict[str, str | None] = field(default_factory=dict)
+    seed: int = 42
+    data_dir: str | None = None
+    overwrite: bool = False
+    resume: bool = False
+
+
+@dataclass
+class DownstreamResult:
+    output: Path
+    metrics: dict[str, Any]
+
+
+def _start(config: DownstreamConfig) -> str:
+    chosen = [
+        name
+        for name, value in (
+            ("debias", config.debias),
+            ("full_debias", config.full_debias),
+            ("baseline", config.baseline),
+        )
+        if value
+    ]
+    if len(chosen) != 1:
+        raise ConfigError("give exactly one of --debias DIR, --full-debias DIR, --baseline ft")
+    if config.baseline and config.baseline != "ft":
+        raise ConfigError(f"unknown --baseline {config.baseline!r}; valid: ft")
+    return chosen[0]
+
+
+def _subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
+    if limit is None or len(dataset) <= limit:
+        return dataset
+    return dataset.shuffle(seed=seed).select(range(limit))
+
+
+def _num_labels(task: TaskSpec, splits: dict[str, Dataset]) -> int:
+    labels = set()
+    for split in splits.values():
+        labels.update(split["label"])
+    observed = max(labels) + 1
+    if task.num_labels is not None and observed > task.num_labels:
+        raise DataError(
+            f"task {task.name}: label {observed - 1} exceeds its {task.num_labels} classes"
+        )
+    return task.num_labels or observed
+
+
+def build_model(config: DownstreamConfig, num_labels: int):
+    """The classifier to fine-tune, with the debiasing module (if any) attached and frozen."""
+    start = _start(config)
+    if start == "full_debias":
+        return load_sequence_classifier(config.full_debias, num_labels=num_labels)
+    model = load_sequence_classifier(config.model, num_labels=num_labels)
+    if start == "debias":
+        from .methods import load_module, set_trainable
+
+        model = load_module(model, config.debias)
+        set_trainable(model, module=False, backbone=True, head=True)
+    return model
+
+
+def _module_checksum(model) -> str | None:
+    """sha256 over the frozen parameters that belong to the module (None without a module)."""
+    frozen = [(n, p) for n, p in model.named_parameters() if not p.requires_grad]
+    if not frozen:
+        return None
+    digest = hashlib.sha256()
+    for name, param in sorted(frozen, key=lambda item: item[0]):
+        digest.update(name.encode())
+        digest.update(param.detach().cpu().float().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+class WeightedTrainer(Trainer):
+    """Trainer with class-weighted cross-entropy (the reference code's hate-speech weights)."""
+
+    def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.class_weights = class_weights
+        self.model_accepts_loss_kwargs = False
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        weight = (
+            None if self.class_weights is None else self.class_weights.to(outputs.logits.device)
+        )
+        loss = F.cross_entropy(outputs.logits.float(), labels, weight=weight)
+        return (loss, outputs) if return_outputs else loss
+
+
+def _tokenize(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
+    pair = "text_pair" in dataset.column_names
+
+    def encode(batch):
+        return tokenizer(
+            batch["text"],
+            batch["text_pair"] if pair else None,
+            truncation=True,
+            max_length=max_length,
+        )
+
+    keep = {"input_ids", "attention_mask", "token_type_ids", "label"}
+    encoded = dataset.map(encode, batched=True, desc="tokenizing")
+    return encoded.remove_columns([c for c in encoded.column_names if c not in keep]).rename_column(
+        "label", "labels"
+    )
+
+
+@torch.no_grad()
+def predict(
+    model, tokenizer, dataset: Dataset, max_length: int, batch_size: int = 64
+) -> np.ndarray:
+    """Class probabilities ``[n, num_labels]`` of ``model`` on ``dataset`` (text[, text_pair])."""
+    model.eval()
+    device = next(model.parameters()).device
+    pair = "text_pair" in dataset.column_names
+    out = []
+    for start in range(0, len(dataset), batch_size):
+        chunk = dataset[start : start + batch_size]
+        encoded = tokenizer(
+            chunk["text"],
+            chunk["text_pair"] if pair else None,
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        ).to(device)
+        out.append(torch.softmax(model(**encoded).logits.float(), dim=-1).cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, model.config.num_labels))
+
+
+def prediction_rows(dataset: Dataset, probs: np.ndarray) -> list[dict[str, Any]]:
+    """Rows of the predictions file (format in ``peftdebias.metrics.predictions``)."""
+    extras = [c for c in ("attribute", "template", "pronoun") if c in dataset.column_names]
+    rows = []
+    for index, (row, p) in enumerate(zip(dataset, probs, strict=True)):
+        record = {
+            "id": str(row.get("id", index)),
+            "text": row["text"],
+            "gold": int(row["label"]),
+            "pred": int(p.argmax()),
+            "probs": [round(float(x), 6) for x in p],
+        }
+        if "text_pair" in row:
+            record["text_pair"] = row["text_pair"]
+        record.update({c: row[c] for c in extras})
+        rows.append(record)
+    return rows
+
+
+def train_downstream(config: DownstreamConfig) -> DownstreamResult:
+    """Run the downstream phase described by ``config``; see the module docstring."""
+    from .metrics import evaluate_predictions
+    from .metrics.predictions import write_predictions
+
+    start = _start(config)
+    task = get_task(config.task)
+    try:
+        preset = DOWNSTREAM_PRESETS[config.preset]
+    except KeyError:
+        raise ConfigError(
+            f"unknown --preset {config.preset!r}; valid: {', '.join(DOWNSTREAM_PRESETS)}"
+        ) from None
+
+    def pick(value, default):
+        return default if value is None else value
+
+    epochs = pick(config.epochs, preset.epochs)
+    batch_size = pick(config.batch_size, preset.batch_size)
+    learning_rate = pick(config.learning_rate, preset.learning_rate)
+    max_length = pick(config.max_length, preset.max_length)
+    max_train = pick(config.max_train_examples, preset.max_train_examples)
+    max_eval = pick(config.max_eval_examples, preset.max_eval_examples)
+    class_weights = config.class_weights if config.class_weights is not None else task.class_weights
+
+    output = Path(config.output)
+    if not config.resume:
+        prepare_output_dir(output, config.overwrite)
+    started = time.time()
+    splits = load_task_splits(task, config.data_dir, config.seed, config.columns)
+    num_labels = _num_labels(task, splits)
+    splits = {
+        "train": _subsample(splits["train"], max_train, config.seed),
+        "dev": _subsample(splits["dev"], max_eval, config.seed),
+        "test": _subsample(splits["test"], max_eval, config.seed),
+    }
+    torch.manual_seed(config.seed)
+    tokenizer = load_tokenizer(config.full_debias if start == "full_debias" else config.model)
+    model = build_model(config, num_labels)
+    if config.freeze_layernorm:
+        for name, param in model.named_parameters():
+            if "layernorm" in name.lower().replace("_", ""):
+                param.requires_grad_(False)
+    module_before = _module_checksum(model) if start == "debias" else None
+    weights = None
+    if class_weights:
+        weights = torch.tensor([float(class_weights.get(c, 1.0)) for c in range(num_labels)])
+
+    metric = task.metric
+
+    def compute_metrics(prediction) -> dict[str, float]:
+        from .metrics.classification import classification_scores
+
+        scores = classification_scores(prediction.label_ids, prediction.predictions.argmax(-1))
+        return {"accuracy": scores.accuracy, "macro_f1": scores.macro_f1}
+
+    args = TrainingArguments(
+        output_dir=str(output / "checkpoints"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=max(64, batch_size),
+        learning_rate=learning_rate,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model=metric,
+        greater_is_better=True,
+        logging_steps=10,
+        report_to=[],
+        seed=config.seed,
+        data_seed=config.seed,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    trainer = WeightedTrainer(
+        model=model,
+        args=args,
+        train_dataset=_tokenize(splits["train"], tokenizer, max_length),
+        eval_dataset=_tokenize(splits["dev"], tokenizer, max_length),
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        class_weights=weights,
+    )
+    checkpoints = list((output / "checkpoints").glob("checkpoint-*"))
+    trainer.train(resume_from_checkpoint=bool(config.resume and checkpoints) or None)
+    model = trainer.model
+    module_after = _module_checksum(model) if start == "debias" else None
+    if module_before != module_after:
+        raise RuntimeError("the debiasing module changed during fine-tuning; it must stay frozen")
+
+    evaluated = dict(splits)
+    if task.hate and config.iptts:
+        from .data import load
+
+        evaluated["iptts"] = load("iptts", "test", config.data_dir)
+    metrics: dict[str, Any] = {"task": task.name, "start": start, "splits": {}}
+    if trainer.is_world_process_zero():
+        for name in ("dev", "test", *(["iptts"] if "iptts" in evaluated else [])):
+            probs = predict(model, tokenizer, evaluated[name], max_length)
+            rows = prediction_rows(evaluated[name], probs)
+            write_predictions(output / f"predictions-{name}.jsonl", rows, overwrite=True)
+            metrics["splits"][name] = evaluate_predictions(
+                rows,
+                num_labels=num_labels,
+                axis=config.fprd_axis,
+                terms=config.fprd_terms,
+                iptts=name == "iptts",
+            )
+        metrics.update(
+            {
+                "config": asdict(config),
+                "selection_metric": metric,
+                "num_labels": num_labels,
+                "train_examples": len(splits["train"]),
+                "module_frozen_checksum": module_after,
+                "steps": trainer.state.global_step,
+                "seconds": round(time.time() - started, 1),
+            }
+        )
+        with atomic_dir(output / "model") as folder:
+            trainer.save_model(str(folder))
+        write_json(output / "metrics.json", metrics)
+    return DownstreamResult(output, metrics)

@@ -1,0 +1,123 @@
+"""Downstream tasks: which splits to train/select/test on, the selection metric, class
+weights, and how to turn a row into model input.
+
+Defaults follow the PEFTDebias reference code: accuracy for Bias in Bios and NLI, macro-F1 for
+hate speech, class weights GHC {0: 1, 1: 10} and Stormfront {0: 1, 1: 6.7}.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasets import Dataset
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A downstream task: data splits, metric, class weights and fairness evaluations."""
+
+    name: str
+    train: str
+    dev: str
+    test: str
+    metric: str  # "accuracy" | "macro_f1"
+    num_labels: int | None = None
+    class_weights: dict[int, float] | None = None
+    hate: bool = False  # binary hate speech: FPRD in-domain and on IPTTS
+    coreference: bool = False  # GAP: mark pronoun and candidates in the text
+    carve: bool = False  # the source has one split only: carve train/dev/test 80/10/10
+    label_names: tuple[str, ...] | None = field(default=None, compare=False)
+
+
+TASKS: dict[str, TaskSpec] = {
+    "bias-in-bios": TaskSpec("bias-in-bios", "train", "dev", "test", "accuracy", 28),
+    "ghc": TaskSpec("ghc", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 10.0}, hate=True),
+    "stormfront": TaskSpec(
+        "stormfront", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 6.7}, hate=True
+    ),
+    "founta": TaskSpec("founta", "train", "dev", "test", "macro_f1", 2, hate=True),
+    # the shipped NLI files are 1000-example samples: mixed for training, matched to select,
+    # mismatched to test
+    "mnli": TaskSpec("mnli", "mixed", "matched", "mismatched", "accuracy", 3),
+    "snli": TaskSpec("snli", "test", "test", "test", "accuracy", 3, carve=True),
+    # GAP: train on gap-test, select on gap-validation, test on gap-development (the usual
+    # split when fine-tuning on GAP; the official test set stays unseen by selection)
+    "gap": TaskSpec("gap", "test", "validation", "dev", "macro_f1", 3, coreference=True),
+}
+
+
+def get_task(name_or_path: str) -> TaskSpec:
+    """The registered task ``name_or_path``, or a user file task (carved 80/10/10)."""
+    key = name_or_path.strip().lower()
+    if key in TASKS:
+        return TASKS[key]
+    path = Path(name_or_path)
+    if path.suffix.lower() in {".csv", ".tsv", ".tab", ".jsonl"}:
+        if not path.is_file():
+            raise ConfigError(f"--task file {path} does not exist")
+        return TaskSpec(str(path), "all", "all", "all", "macro_f1", carve=True)
+    raise ConfigError(
+        f"unknown --task {name_or_path!r}; valid: {', '.join(TASKS)}, or a .csv/.tsv/.jsonl file"
+    )
+
+
+def mark_coreference(row: dict) -> str:
+    """GAP text with the candidates and the pronoun marked: ``[A] ... [/A]``, ``[B] ... [/B]``,
+    ``<P> ... </P>`` inserted at their character offsets (right to left, so earlier offsets
+    stay valid)."""
+    text = row["text"]
+    spans = [
+        (row["a_offset"], row["a"], "[A] ", " [/A]"),
+        (row["b_offset"], row["b"], "[B] ", " [/B]"),
+        (row["pronoun_offset"], row["pronoun"], "<P> ", " </P>"),
+    ]
+    for offset, span, left, right in sorted(spans, key=lambda s: s[0], reverse=True):
+        end = offset + len(span)
+        text = text[:offset] + left + text[offset:end] + right + text[end:]
+    return text
+
+
+def carve(dataset: Dataset, seed: int) -> dict[str, Dataset]:
+    """Seeded 80/10/10 train/dev/test split of a single-split data set."""
+    first = dataset.train_test_split(test_size=0.2, seed=seed)
+    second = first["test"].train_test_split(test_size=0.5, seed=seed)
+    return {"train": first["train"], "dev": second["train"], "test": second["test"]}
+
+
+def load_task_splits(
+    task: TaskSpec,
+    data_dir: str | os.PathLike | None,
+    seed: int,
+    columns: dict[str, str | None] | None = None,
+) -> dict[str, Dataset]:
+    """``{"train", "dev", "test"}`` data sets of ``task`` with a ``text`` column ready to use."""
+    from .data import load, load_user_table
+
+    if task.name in TASKS:
+        if task.carve:
+            splits = carve(load(task.name, task.train, data_dir), seed)
+        else:
+            splits = {
+                role: load(task.name, getattr(task, role), data_dir)
+                for role in ("train", "dev", "test")
+            }
+    else:
+        columns = columns or {}
+        table = load_user_table(
+            task.name,
+            text_column=columns.get("text") or "text",
+            label_column=columns.get("label") or "label",
+            attribute_column=columns.get("attribute"),
+            text_pair_column=columns.get("text_pair"),
+        )
+        splits = carve(table, seed)
+    if task.coreference:
+        splits = {
+            role: split.map(lambda row: {"text": mark_coreference(row)})
+            for role, split in splits.items()
+        }
+    return splits
