@@ -129,9 +129,9 @@ def load_text_corpus(
         except ConfigError as exc:
             raise DataError(f"{name_or_path!r} is not an existing file, and {exc}") from exc
         dataset = load(str(name_or_path), split, data_dir)
-        texts = list(dataset["text"])
+        texts = dataset["text"][:]  # slicing returns a list (iterating a Column is slow)
         if "text_pair" in dataset.column_names:
-            texts += list(dataset["text_pair"])
+            texts += dataset["text_pair"][:]
     texts = [text for text in texts if text.strip()]
     if not texts:
         raise DataError(f"{name_or_path}: no non-empty texts")

@@ -51,9 +51,11 @@ def _int_codes(values: pd.Series, size: int, path: Path, column: str) -> list[in
     bad = codes.isna() | (codes < 0) | (codes >= size) | (codes % 1 != 0)
     if bad.any():
         row = int(bad.to_numpy().argmax())
+        value = values.iloc[row]
+        got = "nothing" if pd.isna(value) else repr(value)
         raise DataError(
             f"{path}, record {row + 1}: column {column} must be an integer in 0..{size - 1}, "
-            f"got {values.iloc[row]!r}"
+            f"got {got}"
         )
     return codes.astype(int).tolist()
 
