@@ -70,8 +70,7 @@ def fprd_from_matrix(
     n = membership.sum(axis=0)
     negatives = (membership & negative[:, None]).sum(axis=0)
     fps = (membership & false_positive[:, None]).sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fpr = np.where(negatives > 0, fps / np.maximum(negatives, 1), np.nan)
+    fpr = np.where(negatives > 0, fps / np.maximum(negatives, 1), np.nan)
     per_term = pd.DataFrame(
         {
             "term": list(terms),

@@ -99,7 +99,7 @@ def term_matrix(
                 step = 1
                 for n in lengths:
                     found = columns.get(tokens[position : position + n])
-                    if found and position + n <= len(tokens):
+                    if found and position + n <= len(tokens):  # a full n-word match
                         matrix[i, found], step = True, n
                         break
                 position += step
