@@ -13,7 +13,7 @@ from .errors import PeftDebiasError
 
 # Sub-command modules, in the order ``--help`` lists them. Each defines
 # ``register(subparsers)`` which adds its parser and sets ``func(args) -> int | None``.
-COMMANDS: tuple[str, ...] = ("data", "metrics", "cda")
+COMMANDS: tuple[str, ...] = ("data", "cda", "upstream", "downstream", "intrinsic", "metrics")
 
 
 def build_parser() -> argparse.ArgumentParser:

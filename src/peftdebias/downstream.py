@@ -15,7 +15,9 @@ metrics to ``metrics.json``.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
+from safetensors.torch import load_file, save_file
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from .errors import ConfigError, DataError
@@ -127,15 +130,16 @@ def _num_labels(task: TaskSpec, splits: dict[str, Dataset]) -> int:
 
 def build_model(config: DownstreamConfig, num_labels: int):
     """The classifier to fine-tune, with the debiasing module (if any) attached and frozen."""
+    from .methods import load_module, set_trainable
+
     start = _start(config)
-    if start == "full_debias":
-        return load_sequence_classifier(config.full_debias, num_labels=num_labels)
     model = load_sequence_classifier(config.model, num_labels=num_labels)
     if start == "debias":
-        from .methods import load_module, set_trainable
-
         model = load_module(model, config.debias)
         set_trainable(model, module=False, backbone=True, head=True)
+    elif start == "full_debias":  # the whole CDA-MLM encoder, all of it fine-tuned
+        model = load_module(model, config.full_debias, trainable=True)
+        set_trainable(model, module=True, backbone=True, head=True)
     return model
 
 
@@ -229,9 +233,46 @@ def prediction_rows(dataset: Dataset, probs: np.ndarray) -> list[dict[str, Any]]
     return rows
 
 
+def save_classifier(model, folder: Path, config: DownstreamConfig, num_labels: int):
+    """Save the fine-tuned classifier so that :func:`load_classifier` rebuilds it exactly.
+
+    ``model.safetensors`` holds every tensor of the model as trained (backbone, head and the
+    frozen module, under the names the module's wrapper gives them); a copy of the module
+    folder (``module/``) and ``downstream.json`` say how to rebuild the wrapper first.
+    """
+    with atomic_dir(folder) as tmp:
+        start = _start(config)
+        source = config.debias or config.full_debias
+        if source:
+            shutil.copytree(source, tmp / "module", ignore=shutil.ignore_patterns("checkpoints"))
+        save_file(
+            {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+            str(tmp / "model.safetensors"),
+        )
+        write_json(
+            tmp / MANIFEST,
+            {"base_model": config.model, "start": start, "num_labels": num_labels},
+        )
+
+
+def load_classifier(folder: str | Path):
+    """The classifier saved by :func:`save_classifier` and its tokenizer."""
+    from .methods import load_module
+
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise DataError(f"{folder} is not a downstream model folder (no {MANIFEST})")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    model = load_sequence_classifier(manifest["base_model"], num_labels=manifest["num_labels"])
+    if manifest["start"] != "baseline":
+        model = load_module(model, folder / "module")
+    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    return model.eval(), load_tokenizer(manifest["base_model"])
+
+
 def train_downstream(config: DownstreamConfig) -> DownstreamResult:
     """Run the downstream phase described by ``config``; see the module docstring."""
-    from .metrics import evaluate_predictions
+    from .metrics import MetricOptions, axis_terms, compute_metrics, read_predictions, read_terms
     from .metrics.predictions import write_predictions
 
     start = _start(config)
@@ -266,7 +307,7 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
         "test": _subsample(splits["test"], max_eval, config.seed),
     }
     torch.manual_seed(config.seed)
-    tokenizer = load_tokenizer(config.full_debias if start == "full_debias" else config.model)
+    tokenizer = load_tokenizer(config.model)
     model = build_model(config, num_labels)
     if config.freeze_layernorm:
         for name, param in model.named_parameters():
@@ -279,7 +320,7 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
 
     metric = task.metric
 
-    def compute_metrics(prediction) -> dict[str, float]:
+    def selection_metrics(prediction) -> dict[str, float]:
         from .metrics.classification import classification_scores
 
         scores = classification_scores(prediction.label_ids, prediction.predictions.argmax(-1))
@@ -311,7 +352,7 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
         eval_dataset=_tokenize(splits["dev"], tokenizer, max_length),
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=compute_metrics,
+        compute_metrics=selection_metrics,
         class_weights=weights,
     )
     checkpoints = list((output / "checkpoints").glob("checkpoint-*"))
@@ -325,20 +366,20 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
     if task.hate and config.iptts:
         from .data import load
 
-        evaluated["iptts"] = load("iptts", "test", config.data_dir)
+        # its identity term is not a protected attribute in the TPR-GAP sense
+        evaluated["iptts"] = load("iptts", "test", config.data_dir).remove_columns("attribute")
+    if config.fprd_terms:
+        options = MetricOptions(terms=read_terms(config.fprd_terms), terms_source=config.fprd_terms)
+    else:
+        options = MetricOptions(terms=axis_terms(config.fprd_axis), terms_source=config.fprd_axis)
     metrics: dict[str, Any] = {"task": task.name, "start": start, "splits": {}}
     if trainer.is_world_process_zero():
         for name in ("dev", "test", *(["iptts"] if "iptts" in evaluated else [])):
             probs = predict(model, tokenizer, evaluated[name], max_length)
             rows = prediction_rows(evaluated[name], probs)
-            write_predictions(output / f"predictions-{name}.jsonl", rows, overwrite=True)
-            metrics["splits"][name] = evaluate_predictions(
-                rows,
-                num_labels=num_labels,
-                axis=config.fprd_axis,
-                terms=config.fprd_terms,
-                iptts=name == "iptts",
-            )
+            path = output / f"predictions-{name}.jsonl"
+            write_predictions(path, rows, overwrite=True)
+            metrics["splits"][name] = compute_metrics(read_predictions(path), options=options)
         metrics.update(
             {
                 "config": asdict(config),
@@ -350,7 +391,6 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
                 "seconds": round(time.time() - started, 1),
             }
         )
-        with atomic_dir(output / "model") as folder:
-            trainer.save_model(str(folder))
+        save_classifier(model, output / "model", config, num_labels)
         write_json(output / "metrics.json", metrics)
     return DownstreamResult(output, metrics)

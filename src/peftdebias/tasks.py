@@ -40,9 +40,9 @@ TASKS: dict[str, TaskSpec] = {
         "stormfront", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 6.7}, hate=True
     ),
     "founta": TaskSpec("founta", "train", "dev", "test", "macro_f1", 2, hate=True),
-    # the shipped NLI files are 1000-example samples: mixed for training, matched to select,
-    # mismatched to test
-    "mnli": TaskSpec("mnli", "mixed", "matched", "mismatched", "accuracy", 3),
+    # the shipped NLI files are 1000-example samples (mnli.tsv holds the same pairs as
+    # mnli_mismatched.tsv): carve matched 80/10/10
+    "mnli": TaskSpec("mnli", "matched", "matched", "matched", "accuracy", 3, carve=True),
     "snli": TaskSpec("snli", "test", "test", "test", "accuracy", 3, carve=True),
     # GAP: train on gap-test, select on gap-validation, test on gap-development (the usual
     # split when fine-tuning on GAP; the official test set stays unseen by selection)

@@ -173,7 +173,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     """Run the upstream phase described by ``config``; see the module docstring."""
     from .cda import CounterfactualAugmenter, load_word_list
     from .data import load_text_corpus
-    from .methods import get_method
+    from .methods import count_parameters, get_method
 
     if config.objective not in OBJECTIVES:
         raise ConfigError(
@@ -191,7 +191,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
 
     max_steps = pick(config.max_steps, preset.max_steps)
     eval_steps = min(pick(config.eval_steps, preset.eval_steps), max_steps)
-    batch_size = pick(config.batch_size, batch_size_for(config.preset, word_list.name))
+    batch_size = pick(config.batch_size, batch_size_for(config.preset, word_list.axis))
     learning_rate = pick(config.learning_rate, preset.learning_rate)
     max_length = pick(config.max_length, preset.max_length)
     warmup_steps = pick(config.head_warmup_steps, preset.head_warmup_steps)
@@ -213,7 +213,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     if matched == 0:
         raise DataError(
             f"corpus {config.corpus!r}: none of its {len(train_texts)} training texts contains "
-            f"a word of the {word_list.name!r} word list, so CDA has nothing to augment"
+            f"a word of the {word_list.axis!r} word list, so CDA has nothing to augment"
         )
     eval_rows_text, _ = build_corpus(eval_texts, augmenter, keep_original=True)
     logger.info(
@@ -222,7 +222,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
         len(texts),
         len(eval_texts),
         matched,
-        word_list.name,
+        word_list.axis,
         len(rows),
     )
 
@@ -298,11 +298,14 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     consistency_weight = config.consistency_weight if "consistency" in config.objective else 0.0
     objective = (mlm_weight, consistency_weight)
 
-    def calibrate(full_model) -> None:
+    def train_fn(full_model) -> None:
         run("calibration", calibration_steps, learning_rate, rows, [], objective, target=full_model)
 
-    model = method.attach(model, calibrate=calibrate)
-    trainable, total, percent = method.count_parameters(model)
+    if method.requires_calibration:
+        logger.info("%s: calibration phase of %d steps", method.name, calibration_steps)
+        method.calibrate(model, train_fn)
+    model = method.attach(model)
+    trainable, total, percent = count_parameters(model)
     before = evaluate_mlm(model, eval_rows, pad)
 
     # 3. train the module
@@ -326,7 +329,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
             "base_model": config.model,
             "base_model_fingerprint": fingerprint,
             "base_model_revision": getattr(model.config, "_commit_hash", None),
-            "axis": word_list.name,
+            "axis": word_list.axis,
             "word_list_hash": _word_list_hash(word_list),
             "method": method.name,
             "method_config": dataclasses.asdict(method.config),
@@ -366,16 +369,17 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
         }
     )
     if trainer.is_world_process_zero():
-        _save(method, model, output, metadata)
+        _save(method, model, tokenizer, output, metadata)
     return UpstreamResult(output, metadata)
 
 
-def _save(method, model, output: Path, metadata: dict[str, Any]) -> None:
+def _save(method, model, tokenizer, output: Path, metadata: dict[str, Any]) -> None:
     """Write the module and ``debias.json`` so that a reader never sees a partial artefact:
     files go to a temporary folder first and ``debias.json`` is moved in last."""
     tmp = Path(tempfile.mkdtemp(prefix=".module.", dir=output))
     try:
-        method.save(model, tmp)
+        method.save(model, tmp, overwrite=True)
+        tokenizer.save_pretrained(tmp)
         write_json(tmp / METADATA_FILE, metadata)
         (output / METADATA_FILE).unlink(missing_ok=True)
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == METADATA_FILE):

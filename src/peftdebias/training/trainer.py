@@ -70,6 +70,8 @@ class DebiasTrainer(Trainer):
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         rows = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if hasattr(rows, "to_list"):  # a datasets.Dataset of premasked rows
+            rows = rows.to_list()
         pad = self.processing_class.pad_token_id if self.processing_class is not None else 0
         result = evaluate_mlm(self.model, rows, pad, self.args.per_device_eval_batch_size)
         metrics = {
@@ -120,5 +122,4 @@ def training_arguments(
         dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=disable_tqdm,
-        save_safetensors=True,
     )

@@ -1,0 +1,112 @@
+"""``peftdebias downstream``: fine-tune on a task with the debiasing module frozen."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import add_data_dir, add_model, add_output, add_seed
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "downstream",
+        help="fine-tune on a task with a frozen debiasing module (or a baseline)",
+        description="Insert the upstream module, freeze it, fine-tune the rest on the task; "
+        "or run the FT / Full-Debias baselines.",
+    )
+    add_model(parser)
+    parser.add_argument(
+        "--task",
+        required=True,
+        help="bias-in-bios, ghc, stormfront, founta, mnli, snli, gap, or a .csv/.tsv/.jsonl file",
+    )
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument("--debias", metavar="DIR", help="upstream module folder (frozen)")
+    start.add_argument("--full-debias", metavar="DIR", help="upstream Full-Debias model folder")
+    start.add_argument("--baseline", choices=["ft"], help="plain fine-tuning")
+    add_output(parser)
+    parser.add_argument("--preset", default="quick", help="quick (CPU, default) or paper")
+    parser.add_argument("--epochs", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate")
+    parser.add_argument("--max-length", type=int, help="tokens per input (paper: 128)")
+    parser.add_argument("--max-train-examples", type=int, help="subsample the training split")
+    parser.add_argument("--max-eval-examples", type=int, help="subsample dev and test")
+    parser.add_argument(
+        "--class-weights", help='JSON, e.g. \'{"0": 1, "1": 10}\' (default: the task\'s)'
+    )
+    parser.add_argument(
+        "--freeze-layernorm", action="store_true", help="freeze every LayerNorm (reference code)"
+    )
+    parser.add_argument("--fprd-axis", default="group", help="identity terms for FPRD")
+    parser.add_argument("--fprd-terms", help="file of identity terms (one per line) for FPRD")
+    parser.add_argument(
+        "--no-iptts",
+        dest="iptts",
+        action="store_false",
+        help="skip the IPTTS evaluation of hate-speech tasks",
+    )
+    parser.add_argument("--text-column", help="user file: text column (default: text)")
+    parser.add_argument("--text-pair-column", help="user file: second text column")
+    parser.add_argument("--label-column", help="user file: label column (default: label)")
+    parser.add_argument("--attribute-column", help="user file: protected attribute column")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    add_data_dir(parser)
+    add_seed(parser)
+    parser.set_defaults(func=_run)
+
+
+def _class_weights(text: str | None) -> dict[int, float] | None:
+    from ..errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        return {int(key): float(value) for key, value in json.loads(text).items()}
+    except (ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"--class-weights must be a JSON object of label: weight ({exc})"
+        ) from exc
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..downstream import DownstreamConfig, train_downstream
+
+    config = DownstreamConfig(
+        task=args.task,
+        output=args.output,
+        model=args.model,
+        debias=args.debias,
+        full_debias=args.full_debias,
+        baseline=args.baseline,
+        preset=args.preset,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        max_length=args.max_length,
+        max_train_examples=args.max_train_examples,
+        max_eval_examples=args.max_eval_examples,
+        class_weights=_class_weights(args.class_weights),
+        freeze_layernorm=args.freeze_layernorm,
+        fprd_axis=args.fprd_axis,
+        fprd_terms=args.fprd_terms,
+        iptts=args.iptts,
+        columns={
+            "text": args.text_column,
+            "text_pair": args.text_pair_column,
+            "label": args.label_column,
+            "attribute": args.attribute_column,
+        },
+        seed=args.seed,
+        data_dir=args.data_dir,
+        overwrite=args.overwrite,
+        resume=args.resume,
+    )
+    result = train_downstream(config)
+    test = result.metrics["splits"]["test"]["metrics"]["classification"]
+    print(
+        f"{config.task}: test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}; "
+        f"metrics in {result.output / 'metrics.json'}"
+    )
+    return 0
