@@ -1,7 +1,8 @@
 """Speed and coverage of CDA over the GHC train text (22,042 posts).
 
 Per word list: seconds for ``CounterfactualAugmenter.augment`` over all posts (best of
-``--repeat`` runs, two-sided, unmatched kept), sentences per second, the fraction of posts with
+``--repeat`` runs, two-sided, unmatched kept; the machine's load average is recorded because
+other processes slow it down), sentences per second, the fraction of posts with
 at least one attribute word, and the number of counterfactuals. Writes
 ``bench/results/cda.json`` and prints it.
 
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> dict:
             "python": platform.python_version(),
             "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
+            "load_average_1min_at_start": round(os.getloadavg()[0], 2),
         },
         "word_lists": [
             bench_word_list(spec, texts, args.data_dir, args.repeat) for spec in WORD_LISTS

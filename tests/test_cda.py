@@ -89,6 +89,12 @@ def test_hyphen_is_a_word_boundary() -> None:
     assert RACE.matches("African-Americans") == ["african-americans"]
 
 
+def test_text_whose_length_changes_when_lowercased() -> None:
+    # "İ".lower() is two characters: such texts take the case-insensitive fallback regex
+    assert one(GENDER, "İstanbul: He met HIS wife") == "İstanbul: She met HER husband"
+    assert GENDER.matches("İ he-man") == ["he", "man"]
+
+
 def test_matches_lists_every_occurrence_in_order() -> None:
     assert GENDER.matches("He met HER and his wife; he left.") == ["he", "her", "his", "wife", "he"]
 

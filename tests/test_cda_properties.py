@@ -101,6 +101,17 @@ def test_ternary_rotations_invert(axis, data) -> None:
 
 
 @settings(max_examples=100, deadline=None)
+@given(st.sampled_from(sorted(AUGMENTERS)), st.data())
+def test_fallback_regex_agrees_with_fast_path(axis, data) -> None:
+    # "İ" lengthens when lowercased, which routes the text through the case-insensitive regex
+    augmenter = AUGMENTERS[axis]
+    text, terms = data.draw(sentences(augmenter.word_list.tuples))
+    prefixed = augmenter.counterfactuals("İ " + text)
+    assert prefixed == ["İ " + counterfactual for counterfactual in augmenter.counterfactuals(text)]
+    assert augmenter.matches("İ " + text) == augmenter.matches(text) == terms
+
+
+@settings(max_examples=100, deadline=None)
 @given(sentences(unambiguous_tuples(AUGMENTERS["group"].word_list)))
 def test_mixed_arity_yields_largest_arity_minus_one(example) -> None:
     text, terms = example

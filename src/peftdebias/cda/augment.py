@@ -107,9 +107,7 @@ class CounterfactualAugmenter:
             if len(self._rotations.get(term, ())) == 2
             and {before_noun, otherwise} <= set(candidates[term])
         }
-        self._pattern = re.compile(
-            _LEFT + "(?:" + _trie_regex(self._rotations) + ")" + _RIGHT, re.IGNORECASE
-        )
+        self._pattern, self._fallback = _compile(self._rotations)
 
     @property
     def axis(self) -> str:
@@ -117,9 +115,14 @@ class CounterfactualAugmenter:
 
     def _scan(self, text: str) -> list[_Match]:
         found = []
-        for match in self._pattern.finditer(text):
-            surface = match.group()
-            term = normalize_term(surface)
+        lowered = text.lower()
+        if len(lowered) == len(text):  # offsets agree: match the lowercased text (faster)
+            matches = self._pattern.finditer(lowered)
+        else:
+            matches = self._fallback.finditer(text)
+        for match in matches:
+            surface = text[match.start() : match.end()]
+            term = normalize_term(match.group())
             rotation = self._rotations.get(term)
             if rotation is None:  # a Unicode case-insensitive match that casefolds differently
                 continue
@@ -217,17 +220,25 @@ def match_case(source: str, target: str) -> str:
     return target[:1].upper() + target[1:]
 
 
-def _trie_regex(terms: Iterable[str]) -> str:
-    """One regex matching exactly ``terms``, as a character trie so that matching costs one
-    branch per character instead of one attempt per term; longer terms are tried first.
-    A space matches any whitespace run, ``'`` also the typographic apostrophe."""
+def _compile(terms: Iterable[str]) -> tuple[re.Pattern, re.Pattern]:
+    """Regexes matching exactly ``terms`` as whole words, built as a character trie so that
+    matching costs one branch per character instead of one attempt per term (longer terms are
+    tried first). The first matches lowercased text: each alternative starts with its literal
+    first character, which lets the regex engine skip straight to candidate positions. The
+    second, case-insensitive, serves texts whose length changes when lowercased."""
     root: dict[str, dict] = {}
     for term in terms:
         node = root
         for char in term:
             node = node.setdefault(char, {})
         node[""] = {}
-    return _node_regex(root)
+    fast = "|".join(
+        _char_regex(char) + r"(?<!\w.)" + _node_regex(child) for char, child in sorted(root.items())
+    )
+    return (
+        re.compile("(?:" + fast + ")" + _RIGHT),
+        re.compile(_LEFT + "(?:" + _node_regex(root) + ")" + _RIGHT, re.IGNORECASE),
+    )
 
 
 def _node_regex(node: dict[str, dict]) -> str:
@@ -243,6 +254,7 @@ def _node_regex(node: dict[str, dict]) -> str:
 
 
 def _char_regex(char: str) -> str:
+    """A space matches any whitespace run, ``'`` also the typographic apostrophe."""
     if char == " ":
         return r"\s+"
     if char == "'":
