@@ -357,6 +357,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
                 "learning_rate": learning_rate,
                 "max_length": max_length,
                 "seed": config.seed,
+                "world_size": trainer.args.world_size,
                 "best_checkpoint": trainer.state.best_model_checkpoint,
                 "best_heldout_loss": trainer.state.best_metric,
                 "seconds": round(time.time() - started, 1),
