@@ -1,0 +1,236 @@
+"""Downstream phase on tiny models: frozen module, baselines, predictions and metrics,
+reload, transfer, and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import Dataset
+
+from peftdebias.cli import main
+from peftdebias.downstream import (
+    DownstreamConfig,
+    _num_labels,
+    load_classifier,
+    predict,
+    train_downstream,
+)
+from peftdebias.errors import ConfigError, DataError, OutputExistsError
+from peftdebias.tasks import TASKS, mark_coreference
+from peftdebias.testing import save_tiny_model
+from peftdebias.upstream import UpstreamConfig, train_upstream
+
+SMALL = dict(max_train_examples=48, max_eval_examples=24, batch_size=8, max_length=32, epochs=1)
+
+
+@pytest.fixture(scope="module")
+def module_dir(tiny_bert, tmp_path_factory) -> Path:
+    corpus = tmp_path_factory.mktemp("c") / "c.txt"
+    corpus.write_text("the black man met the white woman.\nmuslims and jews live here.\n" * 10)
+    out = tmp_path_factory.mktemp("m") / "lora"
+    train_upstream(
+        UpstreamConfig(
+            axis="group",
+            corpus=str(corpus),
+            method="lora",
+            output=str(out),
+            model=str(tiny_bert),
+            max_steps=2,
+            eval_steps=1,
+            batch_size=4,
+            max_length=16,
+            learning_rate=1e-2,
+        )
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def full_dir(tiny_bert, tmp_path_factory) -> Path:
+    corpus = tmp_path_factory.mktemp("c") / "c.txt"
+    corpus.write_text("he said she was right.\nthe man and the woman.\n" * 10)
+    out = tmp_path_factory.mktemp("m") / "full"
+    train_upstream(
+        UpstreamConfig(
+            axis="gender",
+            corpus=str(corpus),
+            method="full",
+            output=str(out),
+            model=str(tiny_bert),
+            max_steps=2,
+            eval_steps=1,
+            batch_size=4,
+            max_length=16,
+            learning_rate=1e-3,
+        )
+    )
+    return out
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_module_stays_frozen_and_outputs_are_complete(tiny_bert, module_dir, data_dir, tmp_path):
+    out = tmp_path / "ghc"
+    result = train_downstream(
+        DownstreamConfig(
+            task="ghc",
+            output=str(out),
+            model=str(tiny_bert),
+            debias=str(module_dir),
+            data_dir=str(data_dir),
+            iptts=False,
+            **SMALL,
+        )
+    )
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics == json.loads(json.dumps(result.metrics, default=str))
+    assert metrics["start"] == "debias" and metrics["module_frozen_checksum"]
+    assert metrics["train_examples"] == 48
+    for split in ("dev", "test"):
+        rows = _rows(out / f"predictions-{split}.jsonl")
+        assert len(rows) == 24
+        assert all(abs(sum(r["probs"]) - 1) < 1e-4 and r["pred"] in (0, 1) for r in rows)
+        scores = metrics["splits"][split]["metrics"]
+        assert {"classification", "fprd"} <= set(scores)
+        assert scores["fprd"]["terms_source"] == "group"
+    # the saved classifier reproduces the written probabilities
+    model, tokenizer = load_classifier(out / "model")
+    rows = _rows(out / "predictions-test.jsonl")
+    probs = predict(model, tokenizer, Dataset.from_dict({"text": [r["text"] for r in rows]}), 32)
+    assert abs(probs - torch.tensor([r["probs"] for r in rows]).numpy()).max() < 1e-5
+    # and the module inside it is bit-identical to the upstream one
+    from safetensors.torch import load_file
+
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            load_file(str(module_dir / "module.safetensors")).values(),
+            load_file(str(out / "model" / "module" / "module.safetensors")).values(),
+            strict=True,
+        )
+    )
+
+
+def test_baselines_and_user_file_task(tiny_bert, full_dir, tmp_path):
+    table = tmp_path / "task.csv"
+    lines = ["sentence,topic,gender"]
+    for i in range(40):
+        lines.append(
+            f"text number {i} about {'cats' if i % 3 == 0 else 'dogs' if i % 3 == 1 else 'birds'},"
+            f"{['cat', 'dog', 'bird'][i % 3]},{'m' if i % 2 else 'f'}"
+        )
+    table.write_text("\n".join(lines) + "\n")
+    columns = {"text": "sentence", "label": "topic", "attribute": "gender"}
+    ft = train_downstream(
+        DownstreamConfig(
+            task=str(table),
+            output=str(tmp_path / "ft"),
+            model=str(tiny_bert),
+            baseline="ft",
+            columns=columns,
+            **SMALL,
+        )
+    )
+    assert ft.metrics["num_labels"] == 3 and ft.metrics["start"] == "baseline"
+    assert "tpr-gap" in ft.metrics["splits"]["test"]["metrics"]
+    full = train_downstream(
+        DownstreamConfig(
+            task=str(table),
+            output=str(tmp_path / "full"),
+            model=str(tiny_bert),
+            full_debias=str(full_dir),
+            columns=columns,
+            **SMALL,
+        )
+    )
+    assert full.metrics["start"] == "full_debias"
+    model, _ = load_classifier(tmp_path / "full" / "model")
+    assert model.config.num_labels == 3
+
+
+def test_module_for_another_base_model_is_refused(module_dir, tmp_path, data_dir):
+    other = save_tiny_model(tmp_path / "other", "bert", seed=1)
+    with pytest.raises(ConfigError, match=r"fingerprint|different base"):
+        train_downstream(
+            DownstreamConfig(
+                task="ghc",
+                output=str(tmp_path / "o"),
+                model=str(other),
+                debias=str(module_dir),
+                data_dir=str(data_dir),
+                **SMALL,
+            )
+        )
+
+
+def test_bad_inputs(tiny_bert, tmp_path, data_dir):
+    with pytest.raises(ConfigError, match="exactly one"):
+        train_downstream(DownstreamConfig(task="ghc", output=str(tmp_path / "a")))
+    with pytest.raises(ConfigError, match="unknown --task"):
+        train_downstream(DownstreamConfig(task="nope", output=str(tmp_path / "b"), baseline="ft"))
+    labels = Dataset.from_dict({"text": ["a", "b"], "label": [0, 2]})
+    with pytest.raises(DataError, match="exceeds its 2 classes"):
+        _num_labels(TASKS["ghc"], {"train": labels})
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x").write_text("keep")
+    with pytest.raises(OutputExistsError):
+        train_downstream(
+            DownstreamConfig(
+                task="ghc",
+                output=str(busy),
+                baseline="ft",
+                model=str(tiny_bert),
+                data_dir=str(data_dir),
+            )
+        )
+    assert (busy / "x").read_text() == "keep"
+
+
+def test_gap_marks_pronoun_and_candidates():
+    row = {
+        "text": "Anna met Bea because she was late.",
+        "a": "Anna",
+        "a_offset": 0,
+        "b": "Bea",
+        "b_offset": 9,
+        "pronoun": "she",
+        "pronoun_offset": 21,
+    }
+    assert mark_coreference(row) == "[A] Anna [/A] met [B] Bea [/B] because <P> she </P> was late."
+
+
+def test_cli_downstream_with_iptts(tiny_bert, module_dir, data_dir, tmp_path, capsys):
+    out = tmp_path / "cli"
+    argv = [
+        "downstream",
+        "--model",
+        str(tiny_bert),
+        "--task",
+        "stormfront",
+        "--debias",
+        str(module_dir),
+        "--output",
+        str(out),
+        "--max-train-examples",
+        "32",
+        "--max-eval-examples",
+        "16",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "24",
+        "--data-dir",
+        str(data_dir),
+    ]
+    assert main(argv) == 0
+    assert "stormfront: test accuracy" in capsys.readouterr().out
+    iptts = json.loads((out / "metrics.json").read_text())["splits"]["iptts"]
+    assert iptts["n"] == 76564
+    assert "iptts-fprd" in iptts["metrics"]
+    assert main(argv) == 2  # output exists
