@@ -1,0 +1,116 @@
+"""``peftdebias intrinsic``: CrowS-Pairs, StereoSet and SEAT on a base, PEFT-debiased or
+Full-Debias model; writes ``intrinsic.json``, ``intrinsic.md`` and per-item score files."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_data_dir, add_model, add_output, add_seed
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "intrinsic", help="intrinsic bias benchmarks: CrowS-Pairs, StereoSet, SEAT"
+    )
+    add_model(parser)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--debias", metavar="DIR", help="debiasing module folder to attach to --model"
+    )
+    which.add_argument(
+        "--full-debias",
+        metavar="DIR",
+        help="fully fine-tuned (Full-Debias) model folder, evaluated instead of --model",
+    )
+    parser.add_argument(
+        "--benchmarks",
+        default="crows,stereoset,seat",
+        help="comma-separated subset of crows,stereoset,seat (default: all)",
+    )
+    parser.add_argument(
+        "--bias-type",
+        default=None,
+        help="gender, race (= CrowS race-color), religion, profession (StereoSet) or any "
+        "CrowS-Pairs type (age, disability, ...); default: all",
+    )
+    parser.add_argument(
+        "--crows-scoring",
+        default="bias-bench",
+        choices=("bias-bench", "pll"),
+        help="bias-bench: mask the differing tokens (default); pll: Nangia et al.'s "
+        "pseudo-log-likelihood of the unmodified tokens",
+    )
+    parser.add_argument(
+        "--stereoset-split",
+        default="dev",
+        help="stereoset file: dev (default), test, gender, race, religion",
+    )
+    parser.add_argument(
+        "--seat-tests",
+        default=None,
+        help="comma-separated SEAT test names (default: bias-bench's gender and race tests, "
+        "or those of --bias-type)",
+    )
+    parser.add_argument(
+        "--seat-pooling",
+        default="mean",
+        choices=("mean", "cls"),
+        help="sentence encoding: mean of last hidden states (default) or the first token",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=64,
+        help="sequences per forward pass (default 64; 0 = one forward pass per masked token)",
+    )
+    add_data_dir(parser)
+    add_output(parser)
+    add_seed(parser)
+    parser.set_defaults(func=_intrinsic)
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _intrinsic(args: argparse.Namespace) -> int:
+    from ..intrinsic import IntrinsicConfig, evaluate_intrinsic, markdown_table
+    from ..io import atomic_open, prepare_output_dir, write_json, write_jsonl
+    from ..models import load_masked_lm, load_tokenizer
+
+    config = IntrinsicConfig(
+        benchmarks=_split(args.benchmarks) or (),
+        bias_type=args.bias_type,
+        crows_scoring=args.crows_scoring,
+        stereoset_split=args.stereoset_split,
+        seat_tests=_split(args.seat_tests),
+        seat_pooling=args.seat_pooling,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    output = prepare_output_dir(args.output, args.overwrite)
+    source = args.full_debias or args.model
+    model, missing = load_masked_lm(source)
+    tokenizer = load_tokenizer(source)
+    if args.debias:
+        from ..methods import load_module
+
+        model = load_module(model, args.debias)
+    result = evaluate_intrinsic(model, tokenizer, config, args.data_dir, missing)
+    details = result.pop("details")
+    result = {
+        "model": args.model,
+        "debias": args.debias,
+        "full_debias": args.full_debias,
+        **result,
+    }
+    for name, rows in details.items():
+        write_jsonl(output / f"{name}_scores.jsonl", rows)
+    write_json(output / "intrinsic.json", result)
+    table = markdown_table(result)
+    with atomic_open(output / "intrinsic.md", "w", encoding="utf-8") as handle:
+        handle.write(table + "\n")
+    print(table)
+    return 0
