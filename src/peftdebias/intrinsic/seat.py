@@ -6,8 +6,9 @@ tokens included; ``pooling="mean"``, the default) or taken at the first token
 keys encodings by text). Effect size and p-value: :mod:`peftdebias.intrinsic.weat`.
 
 Encoding is batched: all distinct sentences of all requested tests go through the model once,
-length-sorted and padded under an attention mask (the mean covers real tokens only), and the
-masked-LM output projection is skipped (:func:`~peftdebias.intrinsic.scoring.head_rows`).
+in batches of equal length (no padding, so the encodings are those of one pass per
+sentence), and the masked-LM output projection is skipped
+(:func:`~peftdebias.intrinsic.scoring.head_rows`).
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class SentenceEncoder:
         with eval_mode(self.model):
             for batch in length_batches([len(ids) for ids in encoded], self.batch_size):
                 input_ids, mask = pad_batch([encoded[i] for i in batch], pad_id, device)
+                assert bool(mask.all()), "length_batches yields equal-length batches"
                 self.forward_calls += 1
                 with head_rows(self.model, nothing, input_ids.shape[1]):
                     output = self.model(
@@ -81,11 +83,8 @@ class SentenceEncoder:
                     )
                 # drop positions a module prepends (prompt tuning's virtual tokens)
                 hidden = output.hidden_states[-1][:, -input_ids.shape[1] :].float()
-                if self.pooling == "mean":
-                    weights = mask.unsqueeze(-1).to(hidden.dtype)
-                    pooled = (hidden * weights).sum(1) / weights.sum(1)
-                else:
-                    pooled = hidden[:, 0]
+                # equal-length batches: no padding, so a plain mean is bias-bench's mean
+                pooled = hidden.mean(dim=1) if self.pooling == "mean" else hidden[:, 0]
                 pooled = pooled.cpu().numpy()
                 for row, index in enumerate(batch):
                     vector = pooled[row]
