@@ -80,6 +80,7 @@ class DownstreamConfig:
     fprd_axis: str = "group"
     fprd_terms: str | None = None
     iptts: bool = True
+    max_iptts_examples: int | None = None  # seeded IPTTS subsample (None: all 76,564 rows)
     columns: dict[str, str | None] = field(default_factory=dict)
     seed: int = 42
     data_dir: str | None = None
@@ -367,7 +368,8 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
         from .data import load
 
         # its identity term is not a protected attribute in the TPR-GAP sense
-        evaluated["iptts"] = load("iptts", "test", config.data_dir).remove_columns("attribute")
+        iptts = load("iptts", "test", config.data_dir).remove_columns("attribute")
+        evaluated["iptts"] = _subsample(iptts, config.max_iptts_examples, config.seed)
     if config.fprd_terms:
         options = MetricOptions(terms=read_terms(config.fprd_terms), terms_source=config.fprd_terms)
     else:
