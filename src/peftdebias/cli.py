@@ -13,7 +13,9 @@ from .errors import PeftDebiasError
 
 # Sub-command modules, in the order ``--help`` lists them. Each defines
 # ``register(subparsers)`` which adds its parser and sets ``func(args) -> int | None``.
-COMMANDS: tuple[str, ...] = ("data", "cda", "upstream", "downstream", "intrinsic", "metrics")
+COMMANDS: tuple[str, ...] = (
+    "quickstart", "data", "cda", "upstream", "downstream", "intrinsic", "metrics", "run", "report",
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from ..models import DEFAULT_MODEL
+# peftdebias.models.DEFAULT_MODEL, spelt out: importing models (torch, transformers) here
+# would make every `peftdebias --help` take seconds
+DEFAULT_MODEL = "minilm"
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:

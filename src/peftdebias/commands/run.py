@@ -1,0 +1,52 @@
+"""``peftdebias run CONFIG.yaml --output DIR``: run or resume an experiment grid."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_data_dir
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run (or resume) an experiment grid from a YAML config",
+        description="Run every cell of an experiment grid (upstream modules x downstream tasks "
+        "x seeds, baselines, intrinsic benchmarks), each in its own sub-directory of --output. "
+        "Re-running the same command resumes: finished cells are skipped, failed or "
+        "interrupted ones are run again. Examples: configs/offline-cpu.yaml, configs/paper.yaml.",
+    )
+    parser.add_argument("config", help="experiment config (YAML)")
+    parser.add_argument("--output", required=True, help="run directory (created; resumable)")
+    add_data_dir(parser)
+    parser.add_argument(
+        "--model", default=None, help="override the config's model (HF id, folder, or minilm)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="validate the config and list its cells only"
+    )
+    parser.add_argument(
+        "--no-report", action="store_true", help="do not write report.md at the end"
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..experiments import load_config, plan, run_experiment, write_report
+
+    config = load_config(args.config, {"data_dir": args.data_dir, "model": args.model})
+    if args.dry_run:
+        cells = plan(config)
+        for cell in cells:
+            print(cell.id)
+        print(f"{len(cells)} cells; config {args.config} is valid")
+        return 0
+    result = run_experiment(config, args.output, config_file=str(args.config))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
+    print(f"{args.output}: {counts}")
+    if not args.no_report:
+        report = write_report(args.output)
+        print(f"report: {report.files[0]}")
+    if not result.ok:
+        print("some cells did not finish; run the same command again to retry them")
+    return 0 if result.ok else 1

@@ -1,0 +1,263 @@
+"""The cells of an experiment grid and how to run one.
+
+A cell is one upstream, downstream or intrinsic run, identified by a deterministic path built
+from its parameters (``upstream/lora-group-ghc-s42``, ``downstream/ghc/lora-group-ghc-s42/s42``,
+``downstream/ghc/ft/s42``, ``intrinsic/lora-group-ghc-s42``, ``intrinsic/base``). Each runs
+through the public phase APIs (:func:`~peftdebias.upstream.train_upstream`,
+:func:`~peftdebias.downstream.train_downstream`, :func:`evaluate_intrinsic`) into its own
+empty folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import ExperimentConfig, slug
+
+INTRINSIC_FILE = "intrinsic.json"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid. ``params`` fully determine its result (``data_dir`` aside)."""
+
+    id: str
+    kind: str  # upstream | downstream | intrinsic
+    params: dict[str, Any]
+    needs: tuple[str, ...] = field(default=())
+
+    @property
+    def params_hash(self) -> str:
+        canonical = json.dumps(self.params, sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def module_id(method: str, label: str, seed: int) -> str:
+    return f"{method}-{label}-s{seed}"
+
+
+def plan(config: ExperimentConfig) -> list[Cell]:
+    """Every cell of ``config`` in a valid run order (each after the cells it needs)."""
+    cells: list[Cell] = []
+    modules: list[tuple[str, dict[str, Any]]] = []  # (module id, its upstream params)
+    up = config.upstream
+    if up is not None:
+        for module in up.modules:
+            for method in up.methods:
+                for seed in config.upstream_seeds:
+                    params = {
+                        "method": method,
+                        "axis": module.axis,
+                        "corpus": module.corpus,
+                        "corpus_split": module.corpus_split,
+                        "module": module.label,
+                        "seed": seed,
+                        "model": config.model,
+                        "preset": up.preset,
+                        "options": {**up.options, **up.method_overrides.get(method, {})},
+                        "method_options": up.method_options.get(method, {}),
+                    }
+                    mid = module_id(method, module.label, seed)
+                    modules.append((mid, params))
+                    cells.append(Cell(f"upstream/{mid}", "upstream", params))
+    down = config.downstream
+    if down is not None:
+        for task in down.tasks:
+            axis_modules = [(m, p) for m, p in modules if p["axis"] == task.axis]
+            in_domain = any(slug(p["corpus"]) == slug(task.task) for _, p in axis_modules)
+            common = {
+                "task": task.task,
+                "axis": task.axis,
+                "role": "in-domain" if in_domain else "transfer",
+                "fprd_axis": task.fprd_axis or task.axis,
+                "model": config.model,
+                "preset": down.preset,
+                "options": {**down.options, **task.options},
+            }
+            for seed in config.seeds:
+                for baseline in down.baselines:
+                    params = {**common, "start": baseline, "method": baseline, "seed": seed}
+                    cell_id = f"downstream/{slug(task.task)}/{baseline}/s{seed}"
+                    cells.append(Cell(cell_id, "downstream", params))
+                for mid, up_params in axis_modules:
+                    if up_params["seed"] != _module_seed(config, seed):
+                        continue
+                    params = {
+                        **common,
+                        "start": "full_debias" if up_params["method"] == "full" else "debias",
+                        "method": up_params["method"],
+                        "module": up_params["module"],
+                        "module_id": mid,
+                        "seed": seed,
+                    }
+                    cells.append(
+                        Cell(
+                            f"downstream/{slug(task.task)}/{mid}/s{seed}",
+                            "downstream",
+                            params,
+                            (f"upstream/{mid}",),
+                        )
+                    )
+    intr = config.intrinsic
+    if intr is not None:
+        common = {
+            "model": config.model,
+            "benchmarks": list(intr.benchmarks),
+            "options": dict(intr.options),
+        }
+        if intr.base_model:
+            axes = sorted({p["axis"] for _, p in modules} | set(intr.bias_types))
+            bias_types = sorted({intr.bias_type(a) for a in axes}) if axes else [None]
+            params = {**common, "method": "base", "bias_types": bias_types}
+            cells.append(Cell("intrinsic/base", "intrinsic", params))
+        for mid, up_params in modules:
+            params = {
+                **common,
+                "method": up_params["method"],
+                "axis": up_params["axis"],
+                "module": up_params["module"],
+                "module_id": mid,
+                "seed": up_params["seed"],
+                "bias_types": [intr.bias_type(up_params["axis"])],
+            }
+            cells.append(Cell(f"intrinsic/{mid}", "intrinsic", params, (f"upstream/{mid}",)))
+    return cells
+
+
+def _module_seed(config: ExperimentConfig, seed: int) -> int:
+    """Downstream seed ``seed`` uses the module trained with the same seed when there is one,
+    else the module of the first upstream seed."""
+    seeds = config.upstream_seeds
+    return seed if seed in seeds else seeds[0]
+
+
+def run_cell(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -> dict[str, Any]:
+    """Run ``cell`` into the empty ``folder`` (cells it needs live under ``root``); returns a
+    short summary for the manifest."""
+    runner = {"upstream": _upstream, "downstream": _downstream, "intrinsic": _intrinsic}
+    summary = runner[cell.kind](cell, folder, root, config)
+    if not config.keep.checkpoints:
+        shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+    return summary
+
+
+def _upstream(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -> dict[str, Any]:
+    from ..upstream import UpstreamConfig, train_upstream
+
+    p = cell.params
+    result = train_upstream(
+        UpstreamConfig(
+            axis=p["axis"],
+            corpus=p["corpus"],
+            corpus_split=p["corpus_split"],
+            method=p["method"],
+            output=str(folder),
+            model=p["model"],
+            preset=p["preset"],
+            data_dir=config.data_dir,
+            seed=p["seed"],
+            method_options=dict(p["method_options"]),
+            **p["options"],
+        )
+    )
+    meta = result.metadata
+    return {
+        "heldout_loss_before": meta["heldout_before"]["loss"],
+        "heldout_loss_after": meta["heldout_after"]["loss"],
+        "trainable_percent": meta["trainable_percent"],
+    }
+
+
+def _downstream(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -> dict[str, Any]:
+    from ..downstream import DownstreamConfig, train_downstream
+
+    p = cell.params
+    start = {}
+    if p["start"] == "ft":
+        start["baseline"] = "ft"
+    else:
+        start[p["start"]] = str(root / cell.needs[0])
+    fprd_axis = p["fprd_axis"]
+    terms = {"fprd_terms": fprd_axis} if Path(fprd_axis).is_file() else {"fprd_axis": fprd_axis}
+    result = train_downstream(
+        DownstreamConfig(
+            task=p["task"],
+            output=str(folder),
+            model=p["model"],
+            preset=p["preset"],
+            data_dir=config.data_dir,
+            seed=p["seed"],
+            **start,
+            **terms,
+            **p["options"],
+        )
+    )
+    if not config.keep.models:
+        shutil.rmtree(folder / "model", ignore_errors=True)
+    test = result.metrics["splits"]["test"]["metrics"]["classification"]
+    return {"test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]}
+
+
+def load_debiased_lm(
+    model: str = "minilm",
+    debias: str | os.PathLike | None = None,
+    full_debias: str | os.PathLike | None = None,
+):
+    """``(masked LM, tokenizer, missing MLM-head keys)`` for intrinsic benchmarks: ``model``,
+    ``model`` with the module in ``debias`` attached, or the Full-Debias model in
+    ``full_debias`` (as ``peftdebias intrinsic --debias / --full-debias``)."""
+    from ..models import load_masked_lm, load_tokenizer
+
+    source = str(full_debias) if full_debias else model
+    lm, missing = load_masked_lm(source)
+    if debias:
+        from ..methods import load_module
+
+        lm = load_module(lm, debias)
+    return lm, load_tokenizer(source), missing
+
+
+def _intrinsic(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -> dict[str, Any]:
+    """CrowS-Pairs / StereoSet / SEAT for each bias type of the cell, as ``peftdebias
+    intrinsic`` does: the base model, base + module, or the Full-Debias model."""
+    from ..intrinsic import IntrinsicConfig, evaluate_intrinsic
+    from ..io import write_json, write_jsonl
+
+    p = cell.params
+    module = root / cell.needs[0] if cell.needs else None
+    full = module is not None and p["method"] == "full"
+    model, tokenizer, missing = load_debiased_lm(
+        p["model"],
+        debias=None if full or module is None else module,
+        full_debias=module if full else None,
+    )
+    results: dict[str, Any] = {}
+    for bias_type in p["bias_types"]:
+        settings = IntrinsicConfig(
+            benchmarks=tuple(p["benchmarks"]),
+            bias_type=bias_type,
+            seed=p.get("seed") or 0,
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in p["options"].items()},
+        )
+        result = evaluate_intrinsic(model, tokenizer, settings, config.data_dir, missing)
+        for name, rows in result.pop("details").items():
+            write_jsonl(folder / f"{name}-{bias_type or 'all'}_scores.jsonl", rows)
+        results[bias_type or "all"] = result
+    record = {
+        "model": p["model"],
+        "debias": None if full or module is None else str(module),
+        "full_debias": str(module) if full else None,
+        "bias_types": results,
+    }
+    write_json(folder / INTRINSIC_FILE, record)
+    summary: dict[str, Any] = {}
+    for bias_type, result in results.items():
+        if "crows" in result:
+            summary[f"crows_{bias_type}"] = result["crows"]["metric"]
+    return summary

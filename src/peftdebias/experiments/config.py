@@ -1,0 +1,393 @@
+"""Experiment configuration: a strict YAML schema, validated before anything is trained.
+
+An experiment is a grid: upstream modules (``methods`` x ``modules`` (axis, corpus) x
+``upstream.seeds``), downstream tasks (each names the bias axis whose modules it receives; a
+task equal to a module's corpus is *in-domain*, any other is *transfer*) x ``seeds``, the FT
+baseline and Full-Debias (method ``full``), and optional intrinsic benchmarks. Every key is
+checked: an unknown key, method, task, axis, benchmark or preset raises :class:`ConfigError`
+naming its path (``upstream.methods[2]``) and the valid values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from ..errors import ConfigError
+
+# Options of UpstreamConfig / DownstreamConfig / IntrinsicConfig that the runner sets itself
+# (per cell) and a config may therefore not override.
+UPSTREAM_MANAGED = [
+    "axis", "corpus", "corpus_split", "method", "output", "model", "preset", "data_dir",
+    "seed", "method_options", "overwrite", "resume",
+]  # fmt: skip
+DOWNSTREAM_MANAGED = [
+    "task", "output", "model", "debias", "full_debias", "baseline", "preset", "data_dir",
+    "seed", "overwrite", "resume",
+]  # fmt: skip
+INTRINSIC_MANAGED = ("benchmarks", "bias_type", "seed")
+BASELINES = ("ft",)
+# Bias type of the intrinsic benchmarks for each CDA axis ("group" mixes race, religion and
+# sexuality; its benchmark columns are the race ones, as in the paper's Table 1).
+DEFAULT_BIAS_TYPES = {"gender": "gender", "race": "race", "religion": "religion", "group": "race"}
+
+
+@dataclass
+class ModuleSpec:
+    """One upstream setting: a CDA axis and the corpus the module learns from."""
+
+    axis: str
+    corpus: str
+    corpus_split: str = "train"
+    name: str | None = None  # short name used in cell ids; default "<axis>-<corpus>"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{slug(self.axis)}-{slug(self.corpus)}"
+
+
+@dataclass
+class UpstreamSpec:
+    methods: list[str]
+    modules: list[ModuleSpec]
+    preset: str = "quick"
+    seeds: list[int] | None = None  # default: the first experiment seed
+    options: dict[str, Any] = field(default_factory=dict)  # UpstreamConfig fields
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # per method
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # per method
+
+
+@dataclass
+class TaskSpec:
+    task: str
+    axis: str  # modules of this axis are evaluated on the task
+    fprd_axis: str | None = None  # identity terms for FPRD; default: the axis
+    options: dict[str, Any] = field(default_factory=dict)  # DownstreamConfig fields
+
+
+@dataclass
+class DownstreamSpec:
+    tasks: list[TaskSpec]
+    baselines: list[str] = field(default_factory=lambda: ["ft"])
+    preset: str = "quick"
+    options: dict[str, Any] = field(default_factory=dict)  # DownstreamConfig fields
+
+
+@dataclass
+class IntrinsicSpec:
+    benchmarks: list[str] = field(default_factory=lambda: ["crows", "stereoset", "seat"])
+    bias_types: dict[str, str] = field(default_factory=dict)  # axis -> bias type
+    base_model: bool = True  # also evaluate the model without any module (Table 1 "BERT" row)
+    options: dict[str, Any] = field(default_factory=dict)  # IntrinsicConfig fields
+
+    def bias_type(self, axis: str) -> str:
+        return self.bias_types.get(axis) or DEFAULT_BIAS_TYPES.get(axis, axis)
+
+
+@dataclass
+class KeepSpec:
+    checkpoints: bool = False  # Trainer checkpoints of finished cells
+    models: bool = True  # downstream model/ folders (a full classifier each)
+
+
+@dataclass
+class ExperimentConfig:
+    """A whole experiment grid; see the module docstring and ``docs/experiments.md``."""
+
+    name: str
+    model: str = "minilm"
+    data_dir: str | None = None
+    seeds: list[int] = field(default_factory=lambda: [42])
+    upstream: UpstreamSpec | None = None
+    downstream: DownstreamSpec | None = None
+    intrinsic: IntrinsicSpec | None = None
+    keep: KeepSpec = field(default_factory=KeepSpec)
+
+    @property
+    def upstream_seeds(self) -> list[int]:
+        if self.upstream and self.upstream.seeds:
+            return list(self.upstream.seeds)
+        return [self.seeds[0]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def slug(text: str) -> str:
+    """File-name-safe short form of a name or path (a path contributes its stem)."""
+    if os.sep in text or "/" in text or Path(text).suffix:
+        text = Path(text).stem
+    return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-").lower() or "x"
+
+
+# --- strict conversion of plain YAML data into the dataclasses above -------------------------
+
+
+def _is_dataclass_type(hint: Any) -> bool:
+    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+
+
+def _describe(hint: Any) -> str:
+    if hint is Any:
+        return "any value"
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
+    if origin is list:
+        return f"a list of {_describe(typing.get_args(hint)[0])}"
+    if origin is dict:
+        return "a mapping"
+    if hint is type(None):
+        return "null"
+    if _is_dataclass_type(hint):
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
+        hint, str(hint)
+    )
+
+
+def _convert(value: Any, hint: Any, path: str) -> Any:
+    """``value`` checked against the type ``hint``; dataclasses are built recursively."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        options = [arg for arg in args if arg is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own, more precise error
+            return _convert(value, options[0], path)
+        for arg in options:
+            try:
+                return _convert(value, arg, path)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{path}: expected {_describe(hint)}, got {value!r}")
+    if _is_dataclass_type(hint):
+        return build(hint, value, path)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected {_describe(hint)}, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        key_type, value_type = typing.get_args(hint)
+        return {
+            _convert(k, key_type, path): _convert(v, value_type, f"{path}.{k}")
+            for k, v in value.items()
+        }
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint in (str, bool) and isinstance(value, hint):
+        return value
+    raise ConfigError(f"{path}: expected {_describe(hint)}, got {value!r}")
+
+
+def build(cls: type, data: Any, path: str = "") -> Any:
+    """Instance of dataclass ``cls`` from mapping ``data``; unknown or missing keys and values
+    of the wrong type raise :class:`ConfigError` naming the key path."""
+    where = path or "the config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            raise ConfigError(
+                f"unknown key {_join(path, str(key))!r}; valid keys: {', '.join(fields)}"
+            )
+    kwargs = {}
+    for name, spec in fields.items():
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], _join(path, name))
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"missing required key {_join(path, name)!r}")
+    return cls(**kwargs)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def check_options(options: dict[str, Any], target: type, managed: list[str], path: str) -> None:
+    """Keys of ``options`` must be fields of dataclass ``target`` that the runner does not set,
+    with values of the field's type."""
+    hints = typing.get_type_hints(target)
+    allowed = [f.name for f in dataclasses.fields(target) if f.name not in managed]
+    for key, value in options.items():
+        if key not in allowed:
+            raise ConfigError(f"unknown key '{path}.{key}'; valid keys: {', '.join(allowed)}")
+        hint = hints[key]
+        if typing.get_origin(hint) is tuple:  # IntrinsicConfig's tuples come as YAML lists
+            hint = list[typing.get_args(hint)[0]]
+        elif typing.get_origin(hint) in (Union, types.UnionType):
+            args = [
+                list[typing.get_args(a)[0]] if typing.get_origin(a) is tuple else a
+                for a in typing.get_args(hint)
+            ]
+            hint = Union[tuple(args)]  # noqa: UP007 (a runtime-built union)
+        _convert(value, hint, f"{path}.{key}")
+
+
+# --- semantic validation ---------------------------------------------------------------------
+
+
+def _one_of(value: str, valid: typing.Iterable[str], path: str, what: str) -> None:
+    valid = list(valid)
+    if value not in valid:
+        raise ConfigError(f"{path}: unknown {what} {value!r}; valid: {', '.join(valid)}")
+
+
+def _check_axis(axis: str, path: str) -> None:
+    from ..cda import AXES
+
+    if axis not in AXES and not Path(axis).is_file():
+        raise ConfigError(
+            f"{path}: unknown axis {axis!r}; valid: {', '.join(AXES)}, or a word-list file"
+        )
+
+
+def _check_corpus(corpus: str, split: str, path: str) -> None:
+    from ..data import get_source, list_sources
+
+    if Path(corpus).is_file():
+        return
+    try:
+        source = get_source(corpus)
+    except ConfigError:
+        names = ", ".join(s.name for s in list_sources())
+        raise ConfigError(
+            f"{path}.corpus: unknown corpus {corpus!r}; valid: {names}, or a text file"
+        ) from None
+    _one_of(split, source.splits, f"{path}.corpus_split", f"split of {source.name}")
+
+
+def validate(config: ExperimentConfig) -> ExperimentConfig:
+    """Check every name in ``config`` against the registries; raise ConfigError on the first
+    problem (its key path and the valid values). Nothing is loaded or trained."""
+    from ..downstream import DOWNSTREAM_PRESETS, DownstreamConfig
+    from ..intrinsic import BENCHMARKS, IntrinsicConfig
+    from ..intrinsic.evaluate import benchmark_bias_type
+    from ..methods import METHODS, get_method
+    from ..metrics import AXES as TERM_AXES
+    from ..presets import UPSTREAM_PRESETS
+    from ..tasks import TASKS
+    from ..upstream import UpstreamConfig
+
+    if not config.seeds:
+        raise ConfigError("seeds: give at least one seed")
+    if not (config.upstream or config.downstream or config.intrinsic):
+        raise ConfigError("the config has none of upstream, downstream, intrinsic: nothing to run")
+    axes: set[str] = set()
+    up = config.upstream
+    if up is not None:
+        if not up.methods or not up.modules:
+            raise ConfigError("upstream: give at least one method and one module")
+        for i, method in enumerate(up.methods):
+            _one_of(method, METHODS, f"upstream.methods[{i}]", "method")
+        for i, module in enumerate(up.modules):
+            _check_axis(module.axis, f"upstream.modules[{i}].axis")
+            _check_corpus(module.corpus, module.corpus_split, f"upstream.modules[{i}]")
+            axes.add(module.axis)
+        labels = [m.label for m in up.modules]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ConfigError(
+                f"upstream.modules: two modules are both called {duplicates[0]!r}; "
+                "give them distinct 'name' keys"
+            )
+        _one_of(up.preset, UPSTREAM_PRESETS, "upstream.preset", "preset")
+        check_options(up.options, UpstreamConfig, UPSTREAM_MANAGED, "upstream.options")
+        for key, table in (("method_options", up.method_options), ("method_overrides",
+                           up.method_overrides)):  # fmt: skip
+            for method, options in table.items():
+                _one_of(method, up.methods, f"upstream.{key}", "method (not in upstream.methods)")
+                if key == "method_options":
+                    try:
+                        get_method(method, **options)
+                    except (ConfigError, TypeError, ValueError) as exc:
+                        raise ConfigError(f"upstream.method_options.{method}: {exc}") from None
+                else:
+                    check_options(
+                        options, UpstreamConfig, UPSTREAM_MANAGED, f"upstream.{key}.{method}"
+                    )
+    down = config.downstream
+    if down is not None:
+        if not down.tasks:
+            raise ConfigError("downstream.tasks: give at least one task")
+        _one_of(down.preset, DOWNSTREAM_PRESETS, "downstream.preset", "preset")
+        check_options(down.options, DownstreamConfig, DOWNSTREAM_MANAGED, "downstream.options")
+        for i, baseline in enumerate(down.baselines):
+            _one_of(baseline, BASELINES, f"downstream.baselines[{i}]", "baseline")
+        for i, task in enumerate(down.tasks):
+            path = f"downstream.tasks[{i}]"
+            if task.task not in TASKS and not Path(task.task).is_file():
+                raise ConfigError(
+                    f"{path}.task: unknown task {task.task!r}; valid: {', '.join(TASKS)}, "
+                    "or a .csv/.tsv/.jsonl file"
+                )
+            _check_axis(task.axis, f"{path}.axis")
+            fprd_axis = task.fprd_axis or task.axis
+            if fprd_axis not in TERM_AXES and not Path(fprd_axis).is_file():
+                raise ConfigError(
+                    f"{path}.fprd_axis: unknown term list {fprd_axis!r}; "
+                    f"valid: {', '.join(TERM_AXES)}, or a term file"
+                )
+            check_options(task.options, DownstreamConfig, DOWNSTREAM_MANAGED, f"{path}.options")
+    intr = config.intrinsic
+    if intr is not None:
+        for i, benchmark in enumerate(intr.benchmarks):
+            _one_of(benchmark, BENCHMARKS, f"intrinsic.benchmarks[{i}]", "benchmark")
+        if not intr.benchmarks:
+            raise ConfigError(f"intrinsic.benchmarks: give at least one of {', '.join(BENCHMARKS)}")
+        check_options(intr.options, IntrinsicConfig, list(INTRINSIC_MANAGED), "intrinsic.options")
+        for axis in intr.bias_types:
+            _check_axis(axis, f"intrinsic.bias_types.{axis}")
+        for axis in sorted(axes | set(intr.bias_types)):
+            for benchmark in intr.benchmarks:
+                try:
+                    benchmark_bias_type(benchmark, intr.bias_type(axis))
+                except ConfigError as exc:
+                    raise ConfigError(f"intrinsic.bias_types.{axis}: {exc}") from None
+        if not axes and not intr.base_model:
+            raise ConfigError("intrinsic: no upstream modules and base_model is false")
+    return config
+
+
+def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None):
+    """Read, build and validate the YAML experiment config at ``path``.
+
+    ``overrides`` (e.g. ``{"data_dir": ...}``) replace top-level keys before validation.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return from_dict(data or {}, overrides, source=str(path))
+
+
+def from_dict(
+    data: dict[str, Any], overrides: dict[str, Any] | None = None, source: str = "config"
+) -> ExperimentConfig:
+    """Build and validate an :class:`ExperimentConfig` from plain data (parsed YAML)."""
+    data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    try:
+        return validate(build(ExperimentConfig, data))
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None

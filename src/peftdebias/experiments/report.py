@@ -1,0 +1,420 @@
+"""``peftdebias report DIR``: the paper's Table 1 and Table 2 from a finished grid, plus plots.
+
+Reads ``manifest.json`` and the artefacts of every finished cell (``intrinsic.json``,
+``metrics.json``) and writes ``report.md``, ``table1_intrinsic.csv``,
+``table2_extrinsic.csv`` (long format: row, task, metric, mean, std, n, seeds, p vs FT),
+``cells.csv`` and the PNG plots of :mod:`peftdebias.experiments.plots`.
+
+- Mean +- sample standard deviation (ddof 1) over seeds.
+- Significance: two-sided paired t-test (``scipy.stats.ttest_rel``) of a row against FT over
+  the seeds both have; ``n/a`` with fewer than 2 pairs or identical differences. ``*``
+  marks p < 0.05.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError
+from ..io import atomic_open
+from .runner import MANIFEST
+
+METHOD_NAMES = {
+    "ft": "FT",
+    "full": "Full-Debias",
+    "lora": "LoRA",
+    "prefix": "Prefix",
+    "prompt": "Prompt",
+    "adapter": "Adapter",
+    "sft": "SFT",
+    "dora": "DoRA",
+    "ia3": "IA3",
+}
+# (column, split, metrics.json path) of Table 2; "task" resolves to the task's own metric
+EXTRINSIC_METRICS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("task", "test", ("classification",)),
+    ("TPR-GAP", "test", ("tpr-gap", "tpr_gap_rms")),
+    ("FPRD", "test", ("fprd", "fprd")),
+    ("FPRD-IPTTS", "iptts", ("iptts-fprd", "fprd")),
+    ("GAP F/M", "test", ("gap", "bias")),
+)
+STEREOSET_DOMAIN = {"race-color": "race"}
+SIGNIFICANCE = 0.05
+
+
+@dataclass
+class Stat:
+    """Values of one table entry by seed, with their summary."""
+
+    values: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values.values()) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values.values()) if self.n > 1 else None
+
+
+def paired_p_value(row: Stat, baseline: Stat) -> float | None:
+    """Two-sided paired t-test p-value over the seeds both have; None when not computable."""
+    from scipy.stats import ttest_rel
+
+    seeds = sorted(set(row.values) & set(baseline.values))
+    diffs = {row.values[s] - baseline.values[s] for s in seeds}
+    if len(seeds) < 2 or len(diffs) == 1:
+        return None
+    result = ttest_rel([row.values[s] for s in seeds], [baseline.values[s] for s in seeds])
+    return None if math.isnan(result.pvalue) else float(result.pvalue)
+
+
+def method_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method.upper())
+
+
+def _get(data: dict[str, Any], path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from exc
+
+
+@dataclass
+class Collected:
+    """Everything the tables and plots need, read from one run folder."""
+
+    root: Path
+    manifest: dict[str, Any]
+    # Table 2: task -> row label -> column -> Stat; plus per-task info
+    extrinsic: dict[str, dict[str, dict[str, Stat]]] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # task -> row label -> {seed: metrics.json}
+    downstream: dict[str, dict[str, dict[int, dict[str, Any]]]] = field(default_factory=dict)
+    # Table 1: row label -> column -> Stat
+    intrinsic: dict[str, dict[str, Stat]] = field(default_factory=dict)
+    intrinsic_columns: list[str] = field(default_factory=list)
+    untrained_head_rows: set[str] = field(default_factory=set)
+    row_order: dict[str, int] = field(default_factory=dict)
+
+
+def _row_label(params: dict[str, Any], ambiguous: set[tuple[str, str]], scope: str) -> str:
+    label = method_name(params["method"])
+    if (scope, params["method"]) in ambiguous:
+        label += f" ({params['module']})"
+    return label
+
+
+def collect(root: str | os.PathLike) -> Collected:
+    """Read the manifest and every finished cell's results under ``root``."""
+    root = Path(root)
+    if not (root / MANIFEST).is_file():
+        raise DataError(f"{root} holds no {MANIFEST}: not an experiment folder (peftdebias run)")
+    manifest = _read_json(root / MANIFEST)
+    cells = {
+        cid: c
+        for cid, c in manifest["cells"].items()
+        if c["status"] == "finished" and (root / cid / "cell.json").is_file()
+    }
+    out = Collected(root, manifest)
+    methods = manifest["config"].get("upstream", {}) or {}
+    order = ["ft", "full", *(m for m in methods.get("methods", []) if m != "full")]
+    out.row_order = {method_name(m): i for i, m in enumerate(order)}
+
+    # a method with several modules on one axis gets the module name in its row label
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for c in cells.values():
+        p = c["params"]
+        if "module" in p:
+            scope = p.get("task", p.get("axis", ""))
+            seen[(scope, p["method"])].add(p["module"])
+    ambiguous = {key for key, modules in seen.items() if len(modules) > 1}
+
+    for cid, c in cells.items():
+        p = c["params"]
+        if c["kind"] == "downstream":
+            metrics = _read_json(root / cid / "metrics.json")
+            task = p["task"]
+            label = _row_label(p, ambiguous, task)
+            info = out.tasks.setdefault(
+                task, {"role": p["role"], "axis": p["axis"], "metric": None}
+            )
+            info["metric"] = metrics.get("selection_metric", "macro_f1")
+            out.downstream.setdefault(task, {}).setdefault(label, {})[p["seed"]] = metrics
+            columns = out.extrinsic.setdefault(task, {}).setdefault(label, {})
+            for column, split, path in EXTRINSIC_METRICS:
+                if column == "task":
+                    path = (*path, info["metric"])
+                value = _get(metrics, ("splits", split, "metrics", *path))
+                if isinstance(value, int | float) and not math.isnan(value):
+                    columns.setdefault(column, Stat()).values[p["seed"]] = float(value)
+        elif c["kind"] == "intrinsic":
+            record = _read_json(root / cid / "intrinsic.json")
+            label = (
+                f"{Path(p['model']).name} (no module)"
+                if p["method"] == "base"
+                else _row_label(p, ambiguous, p.get("axis", ""))
+            )
+            row = out.intrinsic.setdefault(label, {})
+            seed = p.get("seed") or 0
+            for bias_type, result in record["bias_types"].items():
+                if not result.get("mlm_head", {}).get("trained", True):
+                    out.untrained_head_rows.add(label)
+                for column, value in _intrinsic_values(bias_type, result).items():
+                    if column not in out.intrinsic_columns:
+                        out.intrinsic_columns.append(column)
+                    if value is not None:
+                        row.setdefault(column, Stat()).values[seed] = float(value)
+    return out
+
+
+def _intrinsic_values(bias_type: str, result: dict[str, Any]) -> dict[str, float | None]:
+    """Table 1 columns of one bias type: StereoSet LMS and SS, CrowS-Pairs metric."""
+    values: dict[str, float | None] = {}
+    if "stereoset" in result:
+        by_domain = result["stereoset"].get("by_domain", {})
+        domain = by_domain.get(STEREOSET_DOMAIN.get(bias_type, bias_type))
+        domain = domain or result["stereoset"].get("overall", {})
+        values[f"{bias_type} SS LM"] = domain.get("lms")
+        values[f"{bias_type} SS"] = domain.get("ss")
+    if "crows" in result:
+        values[f"{bias_type} CrowS"] = result["crows"].get("metric")
+    if "seat" in result:
+        sizes = [abs(t["effect_size"]) for t in result["seat"]["tests"] if t["effect_size"]]
+        values[f"{bias_type} SEAT |d|"] = statistics.fmean(sizes) if sizes else None
+    return values
+
+
+def _fmt(stat: Stat | None, marker: str = "") -> str:
+    if stat is None or stat.mean is None:
+        return "–"
+    text = f"{stat.mean:.3f}"
+    if stat.std is not None:
+        text += f" ± {stat.std:.3f}"
+    return text + marker
+
+
+def _sorted_rows(labels, collected: Collected) -> list[str]:
+    def key(label: str) -> tuple[int, str]:
+        base = label.split(" (")[0]
+        return (collected.row_order.get(base, 99) if "(no module)" not in label else -1, label)
+
+    return sorted(labels, key=key)
+
+
+def table1(collected: Collected) -> tuple[list[str], list[dict[str, Any]]]:
+    """Markdown lines and CSV rows of Table 1 (intrinsic)."""
+    columns = collected.intrinsic_columns
+    if not collected.intrinsic:
+        return [], []
+    lines = [
+        "| model | " + " | ".join(columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    rows = []
+    for label in _sorted_rows(collected.intrinsic, collected):
+        values = collected.intrinsic[label]
+        mark = " †" if label in collected.untrained_head_rows else ""
+        lines.append(
+            f"| {label}{mark} | " + " | ".join(_fmt(values.get(c)) for c in columns) + " |"
+        )
+        for column in columns:
+            stat = values.get(column)
+            if stat is not None:
+                rows.append(_csv_row(label, "", "", column, stat, None))
+    return lines, rows
+
+
+def _csv_row(label, task, role, column, stat: Stat, p_value) -> dict[str, Any]:
+    return {
+        "row": label,
+        "task": task,
+        "role": role,
+        "metric": column,
+        "mean": stat.mean,
+        "std": stat.std,
+        "n": stat.n,
+        "seeds": " ".join(str(s) for s in sorted(stat.values)),
+        "p_vs_ft": p_value,
+    }
+
+
+def task_columns(collected: Collected, task: str) -> list[str]:
+    """Table 2 columns with at least one value for ``task`` (``task`` renamed to its metric)."""
+    present = {c for row in collected.extrinsic[task].values() for c in row}
+    return [c for c, _, _ in EXTRINSIC_METRICS if c in present]
+
+
+def column_title(collected: Collected, task: str, column: str) -> str:
+    if column == "task":
+        return {"accuracy": "Acc", "macro_f1": "F1"}.get(collected.tasks[task]["metric"], "score")
+    return column
+
+
+def table2(collected: Collected) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """Markdown lines of Table 2 and of its p-values, and the CSV rows."""
+    tasks = sorted(
+        collected.extrinsic, key=lambda t: (collected.tasks[t]["role"] != "in-domain", t)
+    )
+    if not tasks:
+        return [], [], []
+    header, spec = ["row"], []
+    for task in tasks:
+        role = collected.tasks[task]["role"]
+        for column in task_columns(collected, task):
+            header.append(f"{task} ({role}) {column_title(collected, task, column)}")
+            spec.append((task, column))
+    labels = _sorted_rows({r for t in tasks for r in collected.extrinsic[t]}, collected)
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * len(spec)]
+    p_lines = list(lines)
+    rows = []
+    for label in labels:
+        cells, p_cells = [], []
+        for task, column in spec:
+            stat = collected.extrinsic[task].get(label, {}).get(column)
+            ft = collected.extrinsic[task].get("FT", {}).get(column)
+            p_value = None if stat is None or ft is None or label == "FT" else (
+                paired_p_value(stat, ft)
+            )  # fmt: skip
+            marker = "*" if p_value is not None and p_value < SIGNIFICANCE else ""
+            cells.append(_fmt(stat, marker))
+            p_cells.append("–" if label == "FT" else f"{p_value:.3g}" if p_value else "n/a")
+            if stat is not None:
+                title = column_title(collected, task, column)
+                rows.append(
+                    _csv_row(label, task, collected.tasks[task]["role"], title, stat, p_value)
+                )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        p_lines.append(f"| {label} | " + " | ".join(p_cells) + " |")
+    return lines, p_lines, rows
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row[k] for k in columns})
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote: the markdown text and the files."""
+
+    markdown: str
+    files: list[Path]
+
+
+def write_report(
+    run_dir: str | os.PathLike, output: str | os.PathLike | None = None, module: str | None = None
+) -> Report:
+    """Write ``report.md``, the CSV tables and the PNG plots of the grid in ``run_dir`` into
+    ``output`` (default: ``run_dir``); ``module`` picks the method compared with FT in the
+    per-class and per-term plots (default: the first module method of the config)."""
+    from .plots import make_plots
+
+    collected = collect(run_dir)
+    out = Path(output) if output is not None else collected.root
+    out.mkdir(parents=True, exist_ok=True)
+    t1_lines, t1_rows = table1(collected)
+    t2_lines, p_lines, t2_rows = table2(collected)
+    columns = ["row", "task", "role", "metric", "mean", "std", "n", "seeds", "p_vs_ft"]
+    files = [out / "table1_intrinsic.csv", out / "table2_extrinsic.csv", out / "cells.csv"]
+    _write_csv(files[0], t1_rows, [c for c in columns if c not in ("task", "role", "p_vs_ft")])
+    _write_csv(files[1], t2_rows, columns)
+    cell_rows = [
+        {"cell": cid, "kind": c["kind"], "status": c["status"], "seconds": c.get("seconds"),
+         "error": c.get("error")}
+        for cid, c in collected.manifest["cells"].items()
+    ]  # fmt: skip
+    _write_csv(files[2], cell_rows, ["cell", "kind", "status", "seconds", "error"])
+    plots = make_plots(collected, out, module)
+    files += [path for path, _ in plots]
+    markdown = _markdown(collected, t1_lines, t2_lines, p_lines, plots, out)
+    with atomic_open(out / "report.md", "w", encoding="utf-8") as handle:
+        handle.write(markdown)
+    files.insert(0, out / "report.md")
+    return Report(markdown, files)
+
+
+def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
+    manifest = collected.manifest
+    counts: dict[str, int] = defaultdict(int)
+    for cell in manifest["cells"].values():
+        counts[cell["status"]] += 1
+    git = manifest.get("git") or {}
+    lines = [
+        f"# Experiment report: {manifest.get('name', collected.root.name)}",
+        "",
+        f"Model `{manifest['config'].get('model')}`; cells: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + f"; peftdebias {manifest['versions'].get('peftdebias')}"
+        + (f", commit {git['commit'][:10]}{' (dirty)' if git.get('dirty') else ''}" if git else "")
+        + ".",
+        "",
+        "Values are mean ± standard deviation over seeds (test split; FPRD-IPTTS on IPTTS).",
+        "",
+    ]
+    if t1_lines:
+        lines += [
+            "## Table 1: intrinsic bias",
+            "",
+            "SS LM: StereoSet language-model score (ideal 100); SS: StereoSet stereotype score "
+            "and CrowS: CrowS-Pairs stereotype score (ideal 50); SEAT |d|: mean absolute effect "
+            "size (ideal 0). Each module row fills the columns of its own axis.",
+            "",
+            *t1_lines,
+            "",
+        ]
+        if collected.untrained_head_rows:
+            lines += [
+                "† the model's masked-LM head is untrained (e.g. MiniLM): CrowS-Pairs and "
+                "StereoSet scores of this row are NOT meaningful.",
+                "",
+            ]
+    if t2_lines:
+        lines += [
+            "## Table 2: task performance and extrinsic bias",
+            "",
+            "Acc/F1: higher is better; TPR-GAP (RMS), FPRD, FPRD-IPTTS: lower is better; "
+            "GAP F/M: F1 feminine / masculine, ideal 1. "
+            f"`*`: paired t-test against FT over matched seeds, p < {SIGNIFICANCE}.",
+            "",
+            *t2_lines,
+            "",
+            "### Paired t-test against FT (p-values)",
+            "",
+            *p_lines,
+            "",
+        ]
+    if plots:
+        lines += ["## Plots", ""]
+        for path, caption in plots:
+            lines += [f"![{caption}]({os.path.relpath(path, out)})", "", f"*{caption}*", ""]
+    failed = {cid: c for cid, c in manifest["cells"].items() if c["status"] != "finished"}
+    if failed:
+        lines += ["## Unfinished cells", "", "| cell | status | error |", "|---|---|---|"]
+        for cid, c in failed.items():
+            lines.append(f"| {cid} | {c['status']} | {c.get('error') or ''} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,280 @@
+"""Run an experiment grid with resume and kill safety.
+
+Layout of the output folder::
+
+    manifest.json           config, versions, git commit, seeds, runs, per-cell status
+    upstream/<module id>/   one folder per cell; each holds cell.json when finished
+    downstream/<task>/<start>/s<seed>/
+    intrinsic/<module id | base>/
+
+Rules:
+
+- a cell is finished iff its folder holds ``cell.json`` (written atomically, last, after every
+  artefact) with the cell's parameter hash; finished cells are never run or touched again;
+- a cell folder without ``cell.json`` (a failed, interrupted or killed run) is deleted and the
+  cell re-run from scratch; failed cells are thus retried on the next run;
+- a finished cell whose parameters differ from the config's is an error (use another output);
+- ``manifest.json`` is rewritten atomically after every status change; statuses:
+  ``pending``, ``running``, ``finished``, ``failed`` (with the error), ``blocked`` (a cell it
+  needs failed);
+- one runner per folder at a time (an exclusive lock on ``.lock``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, OutputExistsError
+from ..io import write_json
+from .cells import Cell, plan, run_cell
+from .config import ExperimentConfig
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+MARKER = "cell.json"
+FORMAT = "peftdebias-experiment/1"
+
+CellRunner = Callable[[Cell, Path, Path, ExperimentConfig], dict[str, Any]]
+
+
+@dataclass
+class RunResult:
+    """Outcome of :func:`run_experiment`: the output folder and the count per status."""
+
+    output: Path
+    manifest: dict[str, Any]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for cell in self.manifest["cells"].values():
+            counts[cell["status"]] = counts.get(cell["status"], 0) + 1
+        return counts
+
+    @property
+    def ok(self) -> bool:
+        return all(c["status"] == "finished" for c in self.manifest["cells"].values())
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions of Python and the libraries that shape the results."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("peftdebias", "torch", "transformers", "peft", "datasets", "accelerate",
+                 "numpy", "scipy", "scikit-learn"):  # fmt: skip
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_commit() -> dict[str, Any] | None:
+    """Commit (and dirty flag) of the checkout holding this package, or None outside git."""
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return None
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def is_finished(cell: Cell, folder: Path) -> bool:
+    """Whether ``folder`` holds the finished result of ``cell``; a result of other parameters
+    is an error, never overwritten."""
+    import json
+
+    marker = folder / MARKER
+    if not marker.is_file():
+        return False
+    record = json.loads(marker.read_text(encoding="utf-8"))
+    if record.get("params_hash") != cell.params_hash:
+        raise OutputExistsError(
+            f"{folder} holds a finished cell {cell.id} run with other parameters "
+            f"({folder / MARKER}); use another --output for a changed config"
+        )
+    return True
+
+
+@contextlib.contextmanager
+def _lock(output: Path) -> Iterator[None]:
+    handle = (output / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise OutputExistsError(f"another peftdebias run is using {output}") from None
+    try:
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+class Runner:
+    """Runs the cells of one config into one output folder; see the module docstring."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        output: str | os.PathLike,
+        *,
+        config_file: str | None = None,
+        cell_runner: CellRunner = run_cell,
+    ) -> None:
+        self.config = config
+        self.output = Path(output)
+        self.config_file = config_file
+        self.cells = plan(config)
+        self.cell_runner = cell_runner
+        self.manifest: dict[str, Any] = {}
+
+    def _save(self) -> None:
+        write_json(self.output / MANIFEST, self.manifest)
+
+    def _load_manifest(self) -> dict[str, Any]:
+        import json
+
+        path = self.output / MANIFEST
+        if path.is_file():
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            if manifest.get("format") != FORMAT:
+                raise ConfigError(f"{path} is not a peftdebias experiment manifest")
+            return manifest
+        if self.output.is_dir() and any(p.name != ".lock" for p in self.output.iterdir()):
+            raise OutputExistsError(
+                f"output directory {self.output} is not empty and holds no {MANIFEST}; "
+                "choose an empty or new directory"
+            )
+        return {"format": FORMAT, "runs": [], "cells": {}}
+
+    def run(self) -> RunResult:
+        """Run every unfinished cell; returns the final manifest."""
+        self.output.mkdir(parents=True, exist_ok=True)
+        with _lock(self.output):
+            self.manifest = self._load_manifest()
+            self.manifest.update(
+                {
+                    "name": self.config.name,
+                    "config": self.config.to_dict(),
+                    "config_file": self.config_file,
+                    "seeds": {
+                        "downstream": self.config.seeds,
+                        "upstream": self.config.upstream_seeds,
+                    },
+                    "versions": library_versions(),
+                    "git": git_commit(),
+                }
+            )
+            run_record = {"started": now(), "ended": None, "pid": os.getpid(), "status": "running"}
+            self.manifest["runs"].append(run_record)
+            records = self.manifest["cells"]
+            for cell in self.cells:
+                record = records.setdefault(cell.id, {"attempts": 0})
+                record.update(kind=cell.kind, params=cell.params, needs=list(cell.needs))
+                if is_finished(cell, self.output / cell.id):
+                    record["status"] = "finished"
+                elif record.get("status") != "failed":
+                    record.update(status="pending", error=None)
+            self._save()
+            try:
+                for cell in self.cells:
+                    self._run_one(cell)
+                run_record["status"] = "finished"
+            except BaseException:
+                run_record["status"] = "interrupted"
+                raise
+            finally:
+                run_record["ended"] = now()
+                self._save()
+        return RunResult(self.output, self.manifest)
+
+    def _run_one(self, cell: Cell) -> None:
+        record = self.manifest["cells"][cell.id]
+        folder = self.output / cell.id
+        if is_finished(cell, folder):
+            record["status"] = "finished"
+            return
+        blocked = [n for n in cell.needs if self.manifest["cells"][n]["status"] != "finished"]
+        if blocked:
+            record.update(status="blocked", error=f"needs {', '.join(blocked)}, not finished")
+            self._save()
+            return
+        if folder.exists():  # a failed, interrupted or killed attempt: start from scratch
+            logger.info("%s: removing the unfinished attempt in %s", cell.id, folder)
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        started = time.time()
+        record.update(
+            status="running", started=now(), ended=None, error=None,
+            attempts=record.get("attempts", 0) + 1,
+        )  # fmt: skip
+        self._save()
+        logger.info("cell %s: running", cell.id)
+        try:
+            summary = self.cell_runner(cell, folder, self.output, self.config)
+            write_json(
+                folder / MARKER,
+                {
+                    "id": cell.id,
+                    "kind": cell.kind,
+                    "params": cell.params,
+                    "params_hash": cell.params_hash,
+                    "finished": now(),
+                    "seconds": round(time.time() - started, 1),
+                    "summary": summary,
+                },
+            )
+        except Exception as exc:
+            logger.error("cell %s failed: %s", cell.id, exc)
+            (folder / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+            record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
+        except BaseException:  # Ctrl-C / SystemExit: never marked finished
+            record.update(status="failed", error="interrupted")
+            raise
+        else:
+            record.update(status="finished", summary=summary)
+        finally:
+            record.update(ended=now(), seconds=round(time.time() - started, 1))
+            self._save()
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    output: str | os.PathLike,
+    *,
+    config_file: str | None = None,
+    cell_runner: CellRunner = run_cell,
+) -> RunResult:
+    """Run (or resume) the grid of ``config`` into ``output``; see the module docstring."""
+    return Runner(config, output, config_file=config_file, cell_runner=cell_runner).run()
