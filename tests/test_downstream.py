@@ -26,48 +26,28 @@ from peftdebias.upstream import UpstreamConfig, train_upstream
 SMALL = dict(max_train_examples=48, max_eval_examples=24, batch_size=8, max_length=32, epochs=1)
 
 
+def _upstream(model: Path, root: Path, method: str, axis: str, text: str, lr: float) -> Path:
+    corpus = root / "corpus.txt"
+    corpus.write_text(text * 10)
+    out = root / method
+    train_upstream(
+        UpstreamConfig(axis=axis, corpus=str(corpus), method=method, output=str(out),
+                       model=str(model), max_steps=2, eval_steps=1, batch_size=4,
+                       max_length=16, learning_rate=lr)
+    )  # fmt: skip
+    return out
+
+
 @pytest.fixture(scope="module")
 def module_dir(tiny_bert, tmp_path_factory) -> Path:
-    corpus = tmp_path_factory.mktemp("c") / "c.txt"
-    corpus.write_text("the black man met the white woman.\nmuslims and jews live here.\n" * 10)
-    out = tmp_path_factory.mktemp("m") / "lora"
-    train_upstream(
-        UpstreamConfig(
-            axis="group",
-            corpus=str(corpus),
-            method="lora",
-            output=str(out),
-            model=str(tiny_bert),
-            max_steps=2,
-            eval_steps=1,
-            batch_size=4,
-            max_length=16,
-            learning_rate=1e-2,
-        )
-    )
-    return out
+    text = "the black man met the white woman.\nmuslims and jews live here.\n"
+    return _upstream(tiny_bert, tmp_path_factory.mktemp("lora"), "lora", "group", text, 1e-2)
 
 
 @pytest.fixture(scope="module")
 def full_dir(tiny_bert, tmp_path_factory) -> Path:
-    corpus = tmp_path_factory.mktemp("c") / "c.txt"
-    corpus.write_text("he said she was right.\nthe man and the woman.\n" * 10)
-    out = tmp_path_factory.mktemp("m") / "full"
-    train_upstream(
-        UpstreamConfig(
-            axis="gender",
-            corpus=str(corpus),
-            method="full",
-            output=str(out),
-            model=str(tiny_bert),
-            max_steps=2,
-            eval_steps=1,
-            batch_size=4,
-            max_length=16,
-            learning_rate=1e-3,
-        )
-    )
-    return out
+    text = "he said she was right.\nthe man and the woman.\n"
+    return _upstream(tiny_bert, tmp_path_factory.mktemp("full"), "full", "gender", text, 1e-3)
 
 
 def _rows(path: Path) -> list[dict]:

@@ -167,31 +167,18 @@ def test_bad_inputs_fail_before_training(tiny_bert, corpus, tmp_path):
     assert (busy / "keep.txt").read_text() == "precious"
 
 
+def _cli_args(model: Path, corpus: Path, out: Path, steps: int) -> list[str]:
+    """Options of a tiny ``peftdebias upstream`` run (LoRA, gender)."""
+    return [
+        "--model", str(model), "--axis", "gender", "--corpus", str(corpus), "--method", "lora",
+        "--output", str(out), "--max-steps", str(steps), "--eval-steps", str(steps // 2),
+        "--batch-size", "4", "--max-length", "16",
+    ]  # fmt: skip
+
+
 def test_cli_upstream(tiny_bert, corpus, tmp_path, capsys):
     out = tmp_path / "cli"
-    argv = [
-        "upstream",
-        "--model",
-        str(tiny_bert),
-        "--axis",
-        "gender",
-        "--corpus",
-        str(corpus),
-        "--method",
-        "lora",
-        "--output",
-        str(out),
-        "--max-steps",
-        "2",
-        "--eval-steps",
-        "1",
-        "--batch-size",
-        "4",
-        "--max-length",
-        "16",
-        "--method-option",
-        "r=4",
-    ]
+    argv = ["upstream", *_cli_args(tiny_bert, corpus, out, steps=2), "--method-option", "r=4"]
     assert main(argv) == 0
     assert "saved lora module" in capsys.readouterr().out
     assert json.loads((out / "module.json").read_text())["config"]["r"] == 4
@@ -212,37 +199,10 @@ def test_runs_unchanged_under_torchrun_with_two_cpu_processes(tiny_bert, corpus,
         port = sock.getsockname()[1]
     out = tmp_path / "ddp"
     command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_addr",
-        "127.0.0.1",
-        "--master_port",
-        str(port),
-        "-m",
-        "peftdebias.cli",
-        "upstream",
-        "--model",
-        str(tiny_bert),
-        "--axis",
-        "gender",
-        "--corpus",
-        str(corpus),
-        "--method",
-        "lora",
-        "--output",
-        str(out),
-        "--max-steps",
-        "4",
-        "--eval-steps",
-        "2",
-        "--batch-size",
-        "4",
-        "--max-length",
-        "16",
-    ]
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(port),
+        "-m", "peftdebias.cli", "upstream", *_cli_args(tiny_bert, corpus, out, steps=4),
+    ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]

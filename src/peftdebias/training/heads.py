@@ -16,17 +16,16 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ..methods.base import unwrap as unwrap_module
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The transformers model inside DDP / PEFT wrappers."""
-    while True:
-        if hasattr(model, "module") and isinstance(model.module, nn.Module):  # DDP
-            model = model.module
-        elif hasattr(model, "get_base_model"):  # peft.PeftModel
-            model = model.get_base_model()
-        else:
-            return model
+    """The transformers model inside the DDP and PEFT wrappers."""
+    if isinstance(model, DistributedDataParallel):
+        model = model.module
+    return unwrap_module(model)
 
 
 def mlm_head(model: nn.Module) -> nn.Module:
