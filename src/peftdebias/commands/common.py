@@ -21,7 +21,8 @@ def add_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help="Hugging Face model id, local folder, or 'minilm' (packaged all-MiniLM-L6-v2; default)",
+        help="Hugging Face model id, local folder, or 'minilm' "
+        "(packaged all-MiniLM-L6-v2; default)",
     )
 
 

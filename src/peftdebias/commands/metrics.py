@@ -9,9 +9,7 @@ from .common import add_output
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..metrics.gap import GAP_LABELS
-    from ..metrics.report import METRICS
-    from ..metrics.terms import AXES
+    from ..metrics.names import AXES, GAP_LABELS, METRICS
 
     parser = subparsers.add_parser(
         "metrics",

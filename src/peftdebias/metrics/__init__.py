@@ -12,43 +12,53 @@
   predictions file and everything computable from it.
 """
 
-from .bias_nli import BiasNliResult, bias_nli_scores
-from .bias_nli_templates import BiasNliWords, generate_bias_nli, load_bias_nli_words
-from .classification import ClassificationResult, classification_scores
-from .common import MetricWarning
-from .fprd import FprdResult, ReferenceFprdResult, fprd, fprd_reference_code, iptts_fprd
-from .gap import GapResult, gap_scores
-from .predictions import Predictions, read_predictions, write_predictions
-from .report import METRICS, MetricOptions, compute_metrics
-from .terms import AXES, axis_terms, read_terms, term_matrix
-from .tpr_gap import TprGapResult, tpr_gap
+from __future__ import annotations
 
-__all__ = [
-    "AXES",
-    "METRICS",
-    "BiasNliResult",
-    "BiasNliWords",
-    "ClassificationResult",
-    "FprdResult",
-    "GapResult",
-    "MetricOptions",
-    "MetricWarning",
-    "Predictions",
-    "ReferenceFprdResult",
-    "TprGapResult",
-    "axis_terms",
-    "bias_nli_scores",
-    "classification_scores",
-    "compute_metrics",
-    "fprd",
-    "fprd_reference_code",
-    "gap_scores",
-    "generate_bias_nli",
-    "iptts_fprd",
-    "load_bias_nli_words",
-    "read_predictions",
-    "read_terms",
-    "term_matrix",
-    "tpr_gap",
-    "write_predictions",
-]
+import importlib
+from typing import Any
+
+# public name -> submodule that defines it; imported on first use so that the light parts
+# (e.g. the CLI's option choices) do not pull in scikit-learn and datasets.
+_API: dict[str, str] = {
+    "AXES": "terms",
+    "BiasNliResult": "bias_nli",
+    "BiasNliWords": "bias_nli_templates",
+    "ClassificationResult": "classification",
+    "FprdResult": "fprd",
+    "GapResult": "gap",
+    "METRICS": "report",
+    "MetricOptions": "report",
+    "MetricWarning": "common",
+    "Predictions": "predictions",
+    "ReferenceFprdResult": "fprd",
+    "TprGapResult": "tpr_gap",
+    "axis_terms": "terms",
+    "bias_nli_scores": "bias_nli",
+    "classification_scores": "classification",
+    "compute_metrics": "report",
+    "fprd": "fprd",
+    "fprd_reference_code": "fprd",
+    "gap_scores": "gap",
+    "generate_bias_nli": "bias_nli_templates",
+    "iptts_fprd": "fprd",
+    "load_bias_nli_words": "bias_nli_templates",
+    "read_predictions": "predictions",
+    "read_terms": "terms",
+    "term_matrix": "terms",
+    "tpr_gap": "tpr_gap",
+    "write_predictions": "predictions",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

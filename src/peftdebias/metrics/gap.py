@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from .common import int_array, same_length
+from .names import GAP_LABELS
 
 PRONOUN_GENDER: dict[str, str] = {
     "she": "feminine",
@@ -38,7 +39,6 @@ GENDER_NAMES: dict[str, str] = {
     "feminine": "feminine",
     "female": "feminine",
 }
-GAP_LABELS: tuple[str, str, str] = ("A", "B", "neither")
 GAP_GROUPS: tuple[str, str, str] = ("overall", "masculine", "feminine")
 
 

@@ -27,13 +27,12 @@ from ..errors import ConfigError, DataError
 from .bias_nli import bias_nli_scores
 from .classification import classification_scores
 from .fprd import fprd, fprd_reference_code, iptts_fprd
-from .gap import GAP_LABELS, gap_scores
+from .gap import gap_scores
+from .names import GAP_LABELS, METRICS
 from .predictions import Predictions
 from .tpr_gap import canonical_attribute, tpr_gap
 
 logger = logging.getLogger(__name__)
-
-METRICS: tuple[str, ...] = ("classification", "tpr-gap", "fprd", "iptts-fprd", "gap", "bias-nli")
 
 
 @dataclass(frozen=True)

@@ -17,17 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .names import AXES
 
 # Axis name -> shipped list files it unites. "group" is the mixed axis of the PEFTDebias
 # hate-speech experiments (race, religion and sexual orientation together).
-AXES: dict[str, tuple[str, ...]] = {
-    "gender": ("gender",),
-    "race": ("race",),
-    "religion": ("religion",),
-    "sexuality": ("sexuality",),
-    "group": ("race", "religion", "sexuality"),
-    "iptts": ("iptts",),
-}
 
 
 def parse_terms(text: str) -> list[str]:
