@@ -115,6 +115,7 @@ def fpr_terms_plot(
     terms = sorted({t for values in series.values() for t in values})
     if not terms:
         return False
+    negatives = _per_key(runs[rows[0]], _split_path(split, metric), "term", "negatives")
     overall = {
         row: _mean(
             [
@@ -130,9 +131,10 @@ def fpr_terms_plot(
     _bars(plt, ax, terms, {r: [series[r].get(t, 0.0) for t in terms] for r in rows}, True)
     for i, row in enumerate(rows):
         ax.axvline(overall[row], color=COLORS[i], linestyle="--", linewidth=1)
-    ax.set_yticks(range(len(terms)), terms, fontsize=8)
+    labels = [f"{t} ({negatives.get(t, 0):.0f})" for t in terms]
+    ax.set_yticks(range(len(terms)), labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("false positive rate (dashed: overall FPR)")
+    ax.set_xlabel("false positive rate (dashed: overall FPR); (n) = gold negatives with the term")
     where = "IPTTS" if split == "iptts" else f"{task} {split}"
     ax.set_title(f"{task} model, {where}: FPR per identity term")
     ax.legend(loc="lower right")

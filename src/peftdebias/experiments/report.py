@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..io import atomic_open
+from .config import slug
 from .runner import MANIFEST
 
 METHOD_NAMES = {
@@ -154,8 +155,8 @@ def collect(root: str | os.PathLike) -> Collected:
         p = c["params"]
         if c["kind"] == "downstream":
             metrics = _read_json(root / cid / "metrics.json")
-            task = p["task"]
-            label = _row_label(p, ambiguous, task)
+            task = slug(p["task"])
+            label = _row_label(p, ambiguous, p["task"])
             info = out.tasks.setdefault(
                 task, {"role": p["role"], "axis": p["axis"], "metric": None}
             )

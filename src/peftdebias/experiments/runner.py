@@ -198,9 +198,11 @@ class Runner:
             )
             run_record = {"started": now(), "ended": None, "pid": os.getpid(), "status": "running"}
             self.manifest["runs"].append(run_record)
-            records = self.manifest["cells"]
+            # cells of the current config only (folders of others stay on disk, untouched)
+            old = self.manifest["cells"]
+            records = self.manifest["cells"] = {}
             for cell in self.cells:
-                record = records.setdefault(cell.id, {"attempts": 0})
+                record = records[cell.id] = old.get(cell.id, {"attempts": 0})
                 record.update(kind=cell.kind, params=cell.params, needs=list(cell.needs))
                 if is_finished(cell, self.output / cell.id):
                     record["status"] = "finished"

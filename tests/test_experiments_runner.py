@@ -1,0 +1,279 @@
+"""The grid runner on tiny models: cells, manifest, resume, retry of failed cells, Ctrl-C and
+killed-process safety, refusal to overwrite; then the report of that grid (tables, CSVs,
+significance tests, plots)."""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import shutil
+import statistics
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from scipy import stats
+
+from peftdebias.cli import main
+from peftdebias.errors import OutputExistsError
+from peftdebias.experiments import from_dict, run_cell, run_experiment
+from peftdebias.experiments.report import Stat, paired_p_value
+
+FAIL = "downstream/toy-task/ft/s2"
+CELLS = [
+    "upstream/lora-toy-s1",
+    "downstream/toy-task/ft/s1",
+    "downstream/toy-task/lora-toy-s1/s1",
+    "downstream/toy-task/ft/s2",
+    "downstream/toy-task/lora-toy-s1/s2",
+]
+
+
+def _config(tiny_bert: Path, folder: Path, epochs: float = 3.0):
+    corpus = folder / "corpus.txt"
+    corpus.write_text("the black man met the white woman.\nmuslims and jews live here.\n" * 10)
+    task = folder / "toy-task.csv"
+    jobs = ["nurse", "engineer", "teacher", "pilot"]
+    with task.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "gender"])
+        for i in range(300):
+            gender = ("male", "female")[i % 2]
+            pronoun = "he" if gender == "male" else "she"
+            # learnable and gender-skewed, so the models' TPRs differ between the genders
+            label = int(jobs[i % 4] in ("nurse", "teacher") and (gender == "female" or i % 3 == 0))
+            writer.writerow([f"{pronoun} works as a {jobs[i % 4]} number {i}", label, gender])
+    return from_dict(
+        {
+            "name": "toy",
+            "model": str(tiny_bert),
+            "seeds": [1, 2],
+            "upstream": {
+                "methods": ["lora"],
+                "modules": [{"axis": "group", "corpus": str(corpus), "name": "toy"}],
+                "options": {"max_steps": 2, "eval_steps": 1, "batch_size": 4, "max_length": 16,
+                            "learning_rate": 1e-2},
+            },
+            "downstream": {
+                "tasks": [{"task": str(task), "axis": "group", "fprd_axis": "gender",
+                           "options": {"columns": {"attribute": "gender"}}}],
+                "options": {"epochs": epochs, "batch_size": 8, "max_length": 16,
+                            "learning_rate": 1e-2},
+            },
+        }
+    )  # fmt: skip
+
+
+class Recorder:
+    """Runs cells for real; records which ran; optionally fails one (exception or Ctrl-C)."""
+
+    def __init__(self, fail: str | None = None, exc: BaseException | None = None):
+        self.fail, self.exc, self.ran = fail, exc, []
+
+    def __call__(self, cell, folder, root, config):
+        self.ran.append(cell.id)
+        if cell.id == self.fail:
+            (folder / "partial.bin").write_bytes(b"half")
+            raise self.exc
+        return run_cell(cell, folder, root, config)
+
+
+def _manifest(root: Path) -> dict:
+    return json.loads((root / "manifest.json").read_text())
+
+
+def _mtimes(root: Path) -> dict[str, float]:
+    """Modification time of each finished cell's marker."""
+    return {
+        c: (root / c / "cell.json").stat().st_mtime
+        for c in CELLS
+        if (root / c / "cell.json").exists()
+    }
+
+
+@pytest.fixture(scope="module")
+def grid(tiny_bert, tmp_path_factory):
+    """A grid whose first run fails one cell, then a second run that retries it."""
+    folder = tmp_path_factory.mktemp("grid")
+    config = _config(tiny_bert, folder)
+    out = folder / "run"
+    first = Recorder(FAIL, RuntimeError("boom"))
+    result = run_experiment(config, out, cell_runner=first)
+    after_first = SimpleNamespace(
+        result=result, manifest=json.loads(json.dumps(_manifest(out))), mtimes=_mtimes(out),
+        partial=(out / FAIL / "partial.bin").exists(),
+    )  # fmt: skip
+    second = Recorder()
+    retried = run_experiment(config, out, cell_runner=second)
+    return SimpleNamespace(
+        out=out, config=config, first=first, after_first=after_first, second=second,
+        retried=retried,
+    )  # fmt: skip
+
+
+def test_failed_cell_is_recorded_and_others_finish(grid):
+    manifest = grid.after_first.manifest
+    assert grid.first.ran == CELLS
+    assert not grid.after_first.result.ok
+    assert grid.after_first.result.counts == {"finished": 4, "failed": 1}
+    assert manifest["cells"][FAIL]["status"] == "failed"
+    assert manifest["cells"][FAIL]["error"] == "RuntimeError: boom"
+    assert set(grid.after_first.mtimes) == set(CELLS) - {FAIL}
+    assert manifest["cells"]["downstream/toy-task/lora-toy-s1/s2"]["needs"] == [
+        "upstream/lora-toy-s1"
+    ]
+
+
+def test_rerun_retries_only_the_failed_cell(grid):
+    assert grid.second.ran == [FAIL]
+    assert grid.retried.ok
+    assert not (grid.out / FAIL / "partial.bin").exists()  # the failed attempt was cleared
+    after = _mtimes(grid.out)
+    for cell, mtime in grid.after_first.mtimes.items():
+        assert after[cell] == mtime  # finished cells untouched
+    manifest = _manifest(grid.out)
+    assert manifest["cells"][FAIL]["attempts"] == 2
+    assert [r["status"] for r in manifest["runs"]] == ["finished", "finished"]
+
+
+def test_manifest_records_config_versions_commit_and_cells(grid):
+    manifest = _manifest(grid.out)
+    assert manifest["config"]["seeds"] == [1, 2]
+    assert manifest["seeds"] == {"downstream": [1, 2], "upstream": [1]}
+    assert manifest["versions"]["torch"] and manifest["versions"]["transformers"]
+    git = manifest["git"]
+    assert git is None or len(git["commit"]) == 40
+    for cell in CELLS:
+        record = manifest["cells"][cell]
+        assert record["status"] == "finished" and record["started"] and record["ended"]
+        marker = json.loads((grid.out / cell / "cell.json").read_text())
+        assert marker["id"] == cell
+    # artefacts of each kind are complete, checkpoints removed
+    assert (grid.out / "upstream/lora-toy-s1/debias.json").is_file()
+    assert (grid.out / "downstream/toy-task/ft/s1/metrics.json").is_file()
+    assert not (grid.out / "upstream/lora-toy-s1/checkpoints").exists()
+
+
+def test_ctrl_c_inside_a_cell_leaves_it_unfinished(grid, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(grid.out, out)
+    victim = "downstream/toy-task/lora-toy-s1/s2"
+    shutil.rmtree(out / victim)  # as if never run
+    interrupted = Recorder(victim, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(grid.config, out, cell_runner=interrupted)
+    manifest = _manifest(out)
+    assert manifest["cells"][victim]["status"] == "failed"
+    assert manifest["cells"][victim]["error"] == "interrupted"
+    assert manifest["runs"][-1]["status"] == "interrupted"
+    assert not (out / victim / "cell.json").exists()
+    again = Recorder()
+    assert run_experiment(grid.config, out, cell_runner=again).ok
+    assert again.ran == [victim]
+    assert not (out / victim / "partial.bin").exists()
+
+
+def test_killed_process_cell_is_rerun_from_scratch(grid, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(grid.out, out)
+    victim = "upstream/lora-toy-s1"
+    # a killed process: status 'running', folder without cell.json, stray files
+    (out / victim / "cell.json").unlink()
+    (out / victim / "stray.tmp").write_text("x")
+    manifest = _manifest(out)
+    manifest["cells"][victim]["status"] = "running"
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    again = Recorder()
+    assert run_experiment(grid.config, out, cell_runner=again).ok
+    assert again.ran == [victim]  # its dependants stay finished: their results exist
+    assert not (out / victim / "stray.tmp").exists()
+    assert (out / victim / "debias.json").is_file()
+
+
+def test_changed_parameters_never_overwrite_finished_cells(grid, tiny_bert, tmp_path):
+    changed = _config(tiny_bert, tmp_path, epochs=2.0)
+    with pytest.raises(OutputExistsError, match="run with other parameters"):
+        run_experiment(changed, grid.out)
+    stranger = tmp_path / "not-a-run"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match=r"holds no manifest\.json"):
+        run_experiment(grid.config, stranger)
+
+
+def test_one_runner_per_folder(grid):
+    with (grid.out / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        with pytest.raises(OutputExistsError, match="another peftdebias run"):
+            run_experiment(grid.config, grid.out)
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def _test_metric(metrics: dict, *path: str):
+    node = metrics["splits"]["test"]["metrics"]
+    for key in path:
+        node = node[key]
+    return node
+
+
+def test_report_tables_match_the_cells(grid, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["report", str(grid.out), "--output", str(out)]) == 0
+    assert "## Table 2" in capsys.readouterr().out
+    rows = list(csv.DictReader((out / "table2_extrinsic.csv").open()))
+    by = {(r["row"], r["metric"]): r for r in rows}
+    for label, start in (("FT", "ft"), ("LoRA", "lora-toy-s1")):
+        runs = [
+            json.loads((grid.out / f"downstream/toy-task/{start}/s{s}/metrics.json").read_text())
+            for s in (1, 2)
+        ]
+        for metric, path in (("F1", ("classification", "macro_f1")),
+                             ("TPR-GAP", ("tpr-gap", "tpr_gap_rms"))):  # fmt: skip
+            values = [_test_metric(m, *path) for m in runs]
+            row = by[(label, metric)]
+            assert float(row["mean"]) == pytest.approx(statistics.fmean(values))
+            assert float(row["std"]) == pytest.approx(statistics.stdev(values))
+            assert row["n"] == "2" and row["seeds"] == "1 2" and row["role"] == "transfer"
+            if label == "LoRA":
+                ft = [_test_metric(json.loads((grid.out / f"downstream/toy-task/ft/s{s}/"
+                      "metrics.json").read_text()), *path) for s in (1, 2)]  # fmt: skip
+                diffs = {a - b for a, b in zip(values, ft, strict=True)}
+                if len(diffs) > 1:
+                    expected = stats.ttest_rel(values, ft).pvalue
+                    assert float(row["p_vs_ft"]) == pytest.approx(expected)
+                else:
+                    assert row["p_vs_ft"] == ""
+    report = (out / "report.md").read_text()
+    assert "| toy-task (transfer) F1 |" in report.replace("| row ", "|")
+    assert "| FT |" in report and "| LoRA |" in report
+    cells = list(csv.DictReader((out / "cells.csv").open()))
+    assert {c["cell"] for c in cells} == set(CELLS) and {c["status"] for c in cells} == {"finished"}
+
+
+def test_report_plots_are_real_pngs(grid, tmp_path):
+    import matplotlib.image
+
+    out = tmp_path / "report"
+    report = main(["report", str(grid.out), "--output", str(out), "--module", "lora"])
+    assert report == 0
+    for name in ("tpr-gap-toy-task.png", "fpr-terms-toy-task-test.png",
+                 "score-vs-bias-toy-task.png"):  # fmt: skip
+        image = matplotlib.image.imread(out / name)
+        assert image.shape[0] > 200 and image.shape[1] > 300
+        assert f"]({name})" in (out / "report.md").read_text()
+
+
+def test_paired_t_test_by_hand():
+    ft = Stat({1: 0.5, 2: 0.6, 3: 0.7})
+    row = Stat({1: 0.6, 2: 0.8, 3: 0.75, 4: 0.9})  # seed 4 has no FT pair
+    # differences 0.1, 0.2, 0.05: mean 0.11667, sd 0.076376, t = mean / (sd / sqrt 3) = 2.6458
+    t = 0.116667 / (0.0763763 / 3**0.5)
+    assert t == pytest.approx(2.6458, abs=1e-3)
+    assert paired_p_value(row, ft) == pytest.approx(2 * stats.t.sf(t, df=2), rel=1e-3)
+    assert paired_p_value(Stat({1: 0.6}), ft) is None  # one pair
+    assert paired_p_value(Stat({1: 0.6, 2: 0.7}), ft) is None  # constant difference
+    assert row.mean == pytest.approx(0.7625) and row.std == pytest.approx(0.12500, abs=1e-5)
+    assert Stat({1: 0.3}).std is None
