@@ -36,7 +36,7 @@ def test_quickstart_config_is_the_issue_setup():
     ]
     assert cells["intrinsic/lora-group-ghc-s42"].params["bias_types"] == ["race"]
     assert cells["intrinsic/lora-group-ghc-s42"].params["benchmarks"] == ["crows"]
-    assert cells["downstream/ghc/ft/s42"].params["options"]["max_iptts_examples"] == 3000
+    assert cells["downstream/ghc/ft/s42"].params["options"]["max_iptts_examples"] == 2000
 
 
 def test_quickstart_end_to_end_on_a_tiny_model(tiny_bert, data_dir, tmp_path):

@@ -277,3 +277,47 @@ def test_paired_t_test_by_hand():
     assert paired_p_value(Stat({1: 0.6, 2: 0.7}), ft) is None  # constant difference
     assert row.mean == pytest.approx(0.7625) and row.std == pytest.approx(0.12500, abs=1e-5)
     assert Stat({1: 0.3}).std is None
+
+
+def test_intrinsic_cells_base_module_and_full_debias_make_table1(tiny_bert, data_dir, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("he said she was right.\nthe man and the woman met his sister.\n" * 10)
+    config = from_dict(
+        {
+            "name": "intrinsic",
+            "model": str(tiny_bert),
+            "data_dir": str(data_dir),
+            "upstream": {
+                "methods": ["lora", "full"],
+                "modules": [{"axis": "gender", "corpus": str(corpus)}],
+                "options": {"max_steps": 1, "eval_steps": 1, "batch_size": 4, "max_length": 16},
+            },
+            "intrinsic": {
+                "benchmarks": ["crows", "stereoset", "seat"],
+                "options": {"seat_samples": 200, "seat_tests": ["sent-weat6", "sent-weat7"]},
+            },
+        }
+    )
+    out = tmp_path / "run"
+    assert run_experiment(config, out).ok
+    full = json.loads((out / "intrinsic/full-gender-corpus-s42/intrinsic.json").read_text())
+    assert full["full_debias"].endswith("upstream/full-gender-corpus-s42") and not full["debias"]
+    lora = json.loads((out / "intrinsic/lora-gender-corpus-s42/intrinsic.json").read_text())
+    assert lora["debias"].endswith("upstream/lora-gender-corpus-s42")
+    gender = lora["bias_types"]["gender"]
+    assert [t["test"] for t in gender["seat"]["tests"]] == ["sent-weat6", "sent-weat7"]
+    assert main(["report", str(out)]) == 0
+    rows = {(r["row"], r["metric"]): float(r["mean"])
+            for r in csv.DictReader((out / "table1_intrinsic.csv").open())}  # fmt: skip
+    assert set(rows) == {
+        (row, f"gender {m}")
+        for row in (f"{tiny_bert.name} (no module)", "LoRA", "Full-Debias")
+        for m in ("SS LM", "SS", "CrowS", "SEAT ES")
+    }
+    assert rows[("LoRA", "gender CrowS")] == gender["crows"]["metric"]
+    assert rows[("LoRA", "gender SS")] == gender["stereoset"]["by_domain"]["gender"]["ss"]
+    assert rows[("LoRA", "gender SEAT ES")] == pytest.approx(
+        statistics.fmean(abs(t["effect_size"]) for t in gender["seat"]["tests"])
+    )
+    table = (out / "report.md").read_text()
+    assert "| model | gender SS LM | gender SS | gender CrowS | gender SEAT ES |" in table

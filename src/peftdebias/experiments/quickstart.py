@@ -36,9 +36,9 @@ class QuickstartSizes:
     head_warmup_steps: int = 30  # MiniLM has no trained MLM head: warm it up first
     upstream_steps: int = 30  # LoRA training steps
     upstream_batch: int = 16
-    train_examples: int = 1000  # GHC posts for fine-tuning (1 epoch, batch 16)
+    train_examples: int = 800  # GHC posts for fine-tuning (1 epoch, batch 16)
     eval_examples: int = 500  # GHC dev / test posts evaluated
-    iptts_examples: int = 3000  # IPTTS rows evaluated (seeded sample of 76,564)
+    iptts_examples: int = 2000  # IPTTS rows evaluated (seeded sample of 76,564)
     max_length: int = 64
     seed: int = 42
 

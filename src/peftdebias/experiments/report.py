@@ -201,8 +201,9 @@ def _intrinsic_values(bias_type: str, result: dict[str, Any]) -> dict[str, float
     if "crows" in result:
         values[f"{bias_type} CrowS"] = result["crows"].get("metric")
     if "seat" in result:
-        sizes = [abs(t["effect_size"]) for t in result["seat"]["tests"] if t["effect_size"]]
-        values[f"{bias_type} SEAT |d|"] = statistics.fmean(sizes) if sizes else None
+        sizes = [abs(t["effect_size"]) for t in result["seat"]["tests"]
+                 if t["effect_size"] is not None]  # fmt: skip
+        values[f"{bias_type} SEAT ES"] = statistics.fmean(sizes) if sizes else None
     return values
 
 
@@ -381,7 +382,7 @@ def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
             "## Table 1: intrinsic bias",
             "",
             "SS LM: StereoSet language-model score (ideal 100); SS: StereoSet stereotype score "
-            "and CrowS: CrowS-Pairs stereotype score (ideal 50); SEAT |d|: mean absolute effect "
+            "and CrowS: CrowS-Pairs stereotype score (ideal 50); SEAT ES: mean absolute effect "
             "size (ideal 0). Each module row fills the columns of its own axis.",
             "",
             *t1_lines,
