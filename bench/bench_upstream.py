@@ -21,9 +21,12 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results" / "upstream.json"
 
 
-def measure(method: str, steps: int, batch: int, length: int, data_dir: str, sparse: bool) -> dict:
+def measure(
+    method: str, steps: int, batch: int, length: int, data_dir: str, sparse: bool, threads: int
+) -> dict:
     import torch
 
+    torch.set_num_threads(threads)
     from peftdebias.data import load_text_corpus
     from peftdebias.methods import count_parameters, get_method
     from peftdebias.models import load_masked_lm, load_tokenizer
@@ -81,6 +84,12 @@ def main() -> None:
     parser.add_argument(
         "--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data")
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per run (1: comparable timings even on a shared machine)",
+    )
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "LOGITS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -91,6 +100,7 @@ def main() -> None:
             args.length,
             args.data_dir,
             args.one[1] == "masked-only",
+            args.threads,
         )
         print(json.dumps(row))
         return
@@ -102,21 +112,9 @@ def main() -> None:
     ]
     rows = []
     for method, logits in runs:
-        command = [
-            sys.executable,
-            __file__,
-            "--one",
-            method,
-            logits,
-            "--steps",
-            str(args.steps),
-            "--batch",
-            str(args.batch),
-            "--length",
-            str(args.length),
-            "--data-dir",
-            args.data_dir,
-        ]
+        command = [sys.executable, __file__, "--one", method, logits, "--steps", str(args.steps),
+                   "--batch", str(args.batch), "--length", str(args.length),
+                   "--data-dir", args.data_dir, "--threads", str(args.threads)]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps(rows[-1]), flush=True)
@@ -131,7 +129,7 @@ def main() -> None:
             "max_length": args.length,
             "steps_timed": args.steps,
             "objective": "mlm",
-            "cpu_threads": __import__("torch").get_num_threads(),
+            "torch_threads_per_run": args.threads,
         },
         "rows": rows,
     }
