@@ -26,7 +26,9 @@ def data_dir() -> Path:
     """The real data directory (../shared/data or $PEFTDEBIAS_DATA_DIR); skip when absent."""
     path = _real_data_dir()
     if path is None:
-        pytest.skip("real data directory not found: set PEFTDEBIAS_DATA_DIR or put shared/ beside the repo")
+        pytest.skip(
+            "real data directory not found: set PEFTDEBIAS_DATA_DIR or put shared/ beside the repo"
+        )
     return path
 
 

@@ -41,7 +41,7 @@ def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         resolve_model(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelNotFoundError, match="no config.json"):
+    with pytest.raises(ModelNotFoundError, match=r"no config\.json"):
         resolve_model(tmp_path / "empty")
 
 

@@ -15,7 +15,8 @@ from peftdebias.cli import main
 from peftdebias.errors import ConfigError, DataError, OutputExistsError
 from peftdebias.methods import load_module
 from peftdebias.testing import minilm_tokenizer, tiny_config
-from peftdebias.upstream import UpstreamConfig, train_upstream
+from peftdebias.training.heads import load_head, mlm_head
+from peftdebias.upstream import UpstreamConfig, load_debiased_lm, train_upstream
 
 SENTENCES = [
     "he told his mother that the man was a doctor.",
@@ -123,6 +124,23 @@ def test_missing_head_is_warmed_up_on_original_text(tmp_path, corpus):
     warm = result.metadata["head_warmup"]
     assert warm is not None and warm["steps"] == 6 and warm["missing_head_tensors"]
     assert warm["heldout_after"]["loss"] < warm["heldout_before"]["loss"]
+    # the warmed-up head travels with the module: intrinsic scoring uses the trained head
+    assert (result.output / "mlm_head.safetensors").is_file()
+    lm, _, missing = load_debiased_lm(str(folder), debias=result.output)
+    assert missing == []
+    fresh, _, fresh_missing = load_debiased_lm(str(folder))
+    assert fresh_missing, "without the module the head is still untrained"
+    warmed = dict(mlm_head(lm).named_parameters())
+    untrained = dict(mlm_head(fresh).named_parameters())
+    assert not torch.equal(
+        warmed["predictions.transform.dense.weight"],
+        untrained["predictions.transform.dense.weight"],
+    )
+    with torch.no_grad():
+        batch = minilm_tokenizer()(["he said that she was right."], return_tensors="pt")
+        expected = load_module(AutoModelForMaskedLM.from_pretrained(folder), result.output)
+        load_head(expected, result.output / "mlm_head.safetensors")
+        torch.testing.assert_close(lm(**batch).logits, expected(**batch).logits)
     reloaded = load_module(AutoModelForMaskedLM.from_pretrained(folder), result.output)
     state = {
         k.replace(".base_layer", ""): v for k, v in reloaded.get_base_model().state_dict().items()

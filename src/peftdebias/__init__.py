@@ -42,7 +42,7 @@ _API: dict[str, str] = {
     "load_classifier": ".downstream",
     "IntrinsicConfig": ".intrinsic",
     "evaluate_intrinsic": ".intrinsic",
-    "load_debiased_lm": ".experiments.cells",
+    "load_debiased_lm": ".upstream",
     "MetricOptions": ".metrics",
     "compute_metrics": ".metrics",
     "read_predictions": ".metrics",

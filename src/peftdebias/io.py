@@ -23,7 +23,9 @@ def check_output_file(path: str | os.PathLike, overwrite: bool) -> Path:
     """Return ``path`` as a Path, refusing an existing file unless ``overwrite``."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"output file {path} already exists; pass --overwrite to replace it")
+        raise OutputExistsError(
+            f"output file {path} already exists; pass --overwrite to replace it"
+        )
     return path
 
 

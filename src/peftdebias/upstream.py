@@ -33,7 +33,7 @@ from .errors import ConfigError, DataError, OutputExistsError
 from .io import write_json
 from .models import load_masked_lm, load_tokenizer, model_fingerprint
 from .presets import batch_size_for, upstream_preset
-from .training.heads import head_parameters
+from .training.heads import head_parameters, load_head, save_head
 from .training.masking import TextMaskingCollator, premask
 from .training.objectives import OBJECTIVES
 from .training.trainer import DebiasTrainer, evaluate_mlm, training_arguments
@@ -41,6 +41,7 @@ from .training.trainer import DebiasTrainer, evaluate_mlm, training_arguments
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "debias.json"
+HEAD_FILE = "mlm_head.safetensors"  # the warmed-up MLM head, when the base model had none
 
 
 @dataclass
@@ -381,6 +382,8 @@ def _save(method, model, tokenizer, output: Path, metadata: dict[str, Any]) -> N
     try:
         method.save(model, tmp, overwrite=True)
         tokenizer.save_pretrained(tmp)
+        if metadata.get("head_warmup"):
+            save_head(model, tmp / HEAD_FILE)
         write_json(tmp / METADATA_FILE, metadata)
         (output / METADATA_FILE).unlink(missing_ok=True)
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == METADATA_FILE):
@@ -390,3 +393,28 @@ def _save(method, model, tokenizer, output: Path, metadata: dict[str, Any]) -> N
             os.replace(item, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def load_debiased_lm(
+    model: str = "minilm",
+    debias: str | os.PathLike | None = None,
+    full_debias: str | os.PathLike | None = None,
+):
+    """``(masked LM, tokenizer, missing MLM-head keys)`` of ``model``, of ``model`` with the
+    upstream module in ``debias`` attached, or of the Full-Debias model in ``full_debias``.
+
+    A module trained on a base model without an MLM head carries the head it warmed up
+    (``mlm_head.safetensors``); it is loaded too, so intrinsic scores use the same trained
+    head the module was trained with, and no head key counts as missing.
+    """
+    from .methods import load_module
+
+    source = str(full_debias) if full_debias else model
+    lm, missing = load_masked_lm(source)
+    if debias:
+        head = Path(debias) / HEAD_FILE
+        if head.is_file():
+            load_head(lm, head)
+            missing = []
+        lm = load_module(lm, debias)
+    return lm, load_tokenizer(source), missing

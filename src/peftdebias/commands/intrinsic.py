@@ -78,7 +78,7 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 def _intrinsic(args: argparse.Namespace) -> int:
     from ..intrinsic import IntrinsicConfig, evaluate_intrinsic, markdown_table
     from ..io import atomic_open, prepare_output_dir, write_json, write_jsonl
-    from ..models import load_masked_lm, load_tokenizer
+    from ..upstream import load_debiased_lm
 
     config = IntrinsicConfig(
         benchmarks=_split(args.benchmarks) or (),
@@ -91,13 +91,7 @@ def _intrinsic(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     output = prepare_output_dir(args.output, args.overwrite)
-    source = args.full_debias or args.model
-    model, missing = load_masked_lm(source)
-    tokenizer = load_tokenizer(source)
-    if args.debias:
-        from ..methods import load_module
-
-        model = load_module(model, args.debias)
+    model, tokenizer, missing = load_debiased_lm(args.model, args.debias, args.full_debias)
     result = evaluate_intrinsic(model, tokenizer, config, args.data_dir, missing)
     details = result.pop("details")
     result = {

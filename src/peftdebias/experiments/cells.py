@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,30 +203,12 @@ def _downstream(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) 
     return {"test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]}
 
 
-def load_debiased_lm(
-    model: str = "minilm",
-    debias: str | os.PathLike | None = None,
-    full_debias: str | os.PathLike | None = None,
-):
-    """``(masked LM, tokenizer, missing MLM-head keys)`` for intrinsic benchmarks: ``model``,
-    ``model`` with the module in ``debias`` attached, or the Full-Debias model in
-    ``full_debias`` (as ``peftdebias intrinsic --debias / --full-debias``)."""
-    from ..models import load_masked_lm, load_tokenizer
-
-    source = str(full_debias) if full_debias else model
-    lm, missing = load_masked_lm(source)
-    if debias:
-        from ..methods import load_module
-
-        lm = load_module(lm, debias)
-    return lm, load_tokenizer(source), missing
-
-
 def _intrinsic(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -> dict[str, Any]:
     """CrowS-Pairs / StereoSet / SEAT for each bias type of the cell, as ``peftdebias
     intrinsic`` does: the base model, base + module, or the Full-Debias model."""
     from ..intrinsic import IntrinsicConfig, evaluate_intrinsic
     from ..io import write_json, write_jsonl
+    from ..upstream import load_debiased_lm
 
     p = cell.params
     module = root / cell.needs[0] if cell.needs else None

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from ..errors import ConfigError
 from ..methods.base import unwrap as unwrap_module
 
 
@@ -28,17 +31,21 @@ def unwrap(model: nn.Module) -> nn.Module:
     return unwrap_module(model)
 
 
+def _head_name(inner: nn.Module) -> str:
+    prefix = getattr(inner, "base_model_prefix", None)
+    names = [name for name, _ in inner.named_children() if name != prefix]
+    if len(names) != 1:
+        children = [name for name, _ in inner.named_children()]
+        raise ValueError(
+            f"cannot identify the masked-LM head of {type(inner).__name__} (children: {children})"
+        )
+    return names[0]
+
+
 def mlm_head(model: nn.Module) -> nn.Module:
     """The masked-LM head of ``model``: the top-level child that is not the encoder."""
     inner = unwrap(model)
-    prefix = getattr(inner, "base_model_prefix", None)
-    heads = [module for name, module in inner.named_children() if name != prefix]
-    if len(heads) != 1:
-        names = [name for name, _ in inner.named_children()]
-        raise ValueError(
-            f"cannot identify the masked-LM head of {type(inner).__name__} (children: {names})"
-        )
-    return heads[0]
+    return inner.get_submodule(_head_name(inner))
 
 
 def head_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
@@ -51,6 +58,25 @@ def head_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     head = mlm_head(inner)
     encoder_ids = {id(p) for p in inner.get_submodule(inner.base_model_prefix).parameters()}
     return [(n, p) for n, p in head.named_parameters() if id(p) not in encoder_ids]
+
+
+def save_head(model: nn.Module, path: str | Path) -> None:
+    """Write the head's own parameters (see :func:`head_parameters`) to a safetensors file,
+    named as in the unwrapped model (``cls.predictions.transform.dense.weight``, ...)."""
+    prefix = _head_name(unwrap(model)) + "."
+    tensors = {prefix + n: p.detach().cpu().contiguous() for n, p in head_parameters(model)}
+    save_file(tensors, str(path))
+
+
+def load_head(model: nn.Module, path: str | Path) -> None:
+    """Load a head saved by :func:`save_head` into ``model``; every tensor must fit."""
+    inner = unwrap(model)
+    tensors = load_file(str(path))
+    own = inner.state_dict()
+    wrong = [k for k, v in tensors.items() if k not in own or own[k].shape != v.shape]
+    if wrong:
+        raise ConfigError(f"{path}: MLM-head tensors {wrong[:3]} do not fit this model")
+    inner.load_state_dict(tensors, strict=False)
 
 
 @contextlib.contextmanager
