@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -35,12 +35,11 @@ def read_table(path: Path, sep: str | None = None, required: Iterable[str] = ())
     return frame
 
 
-def read_jsonl(path: Path, required: Iterable[str] = ()) -> list[dict]:
-    """Read a JSON-lines file; a malformed line or missing field is reported by line number."""
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each non-blank line of a JSON-lines file; a malformed line
+    or a line that is not a JSON object is a :class:`DataError` naming file and line."""
     if not path.is_file():
         raise DataError(f"file {path} does not exist")
-    required = tuple(required)
-    rows = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -51,10 +50,18 @@ def read_jsonl(path: Path, required: Iterable[str] = ()) -> list[dict]:
                 raise DataError(f"{path}, line {number}: malformed JSON ({exc.msg})") from exc
             if not isinstance(row, dict):
                 raise DataError(f"{path}, line {number}: expected a JSON object")
-            missing = [key for key in required if key not in row]
-            if missing:
-                raise DataError(f"{path}, line {number}: missing field(s) {', '.join(missing)}")
-            rows.append(row)
+            yield number, row
+
+
+def read_jsonl(path: Path, required: Iterable[str] = ()) -> list[dict]:
+    """Read a JSON-lines file; a malformed line or missing field is reported by line number."""
+    required = tuple(required)
+    rows = []
+    for number, row in iter_jsonl(path):
+        missing = [key for key in required if key not in row]
+        if missing:
+            raise DataError(f"{path}, line {number}: missing field(s) {', '.join(missing)}")
+        rows.append(row)
     return rows
 
 

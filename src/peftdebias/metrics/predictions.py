@@ -13,7 +13,6 @@ Fields of every line:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from numbers import Real
 from pathlib import Path
 from typing import Any
 
+from ..data.tables import iter_jsonl
 from ..errors import DataError
 from ..io import check_output_file, write_jsonl
 
@@ -96,19 +96,12 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
     if not path.is_file():
         raise DataError(f"predictions file {path} does not exist")
     rows, lines = [], []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {number}: malformed JSON ({exc.msg})") from exc
-            problem = "expected a JSON object" if not isinstance(row, dict) else validate_row(row)
-            if problem:
-                raise DataError(f"{path}, line {number}: {problem}")
-            rows.append(row)
-            lines.append(number)
+    for number, row in iter_jsonl(path):
+        problem = validate_row(row)
+        if problem:
+            raise DataError(f"{path}, line {number}: {problem}")
+        rows.append(row)
+        lines.append(number)
     if not rows:
         raise DataError(f"predictions file {path} holds no rows")
     return Predictions(rows=rows, lines=lines, path=path)
