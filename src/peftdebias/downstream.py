@@ -196,23 +196,25 @@ def _tokenize(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
 def predict(
     model, tokenizer, dataset: Dataset, max_length: int, batch_size: int = 64
 ) -> np.ndarray:
-    """Class probabilities ``[n, num_labels]`` of ``model`` on ``dataset`` (text[, text_pair])."""
+    """Class probabilities ``[n, num_labels]`` of ``model`` on ``dataset`` (text[, text_pair]).
+
+    Inputs are tokenized once and batched in order of length, so a batch carries little
+    padding; the rows come back in the dataset's order.
+    """
     model.eval()
     device = next(model.parameters()).device
-    pair = "text_pair" in dataset.column_names
-    out = []
-    for start in range(0, len(dataset), batch_size):
-        chunk = dataset[start : start + batch_size]
-        encoded = tokenizer(
-            chunk["text"],
-            chunk["text_pair"] if pair else None,
-            truncation=True,
-            max_length=max_length,
-            padding=True,
-            return_tensors="pt",
+    texts = dataset["text"][:]
+    pairs = dataset["text_pair"][:] if "text_pair" in dataset.column_names else None
+    encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length)
+    order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+    probs = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch = tokenizer.pad(
+            [{key: encoded[key][i] for key in encoded} for i in rows], return_tensors="pt"
         ).to(device)
-        out.append(torch.softmax(model(**encoded).logits.float(), dim=-1).cpu())
-    return torch.cat(out).numpy() if out else np.zeros((0, model.config.num_labels))
+        probs[rows] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
+    return probs
 
 
 def prediction_rows(dataset: Dataset, probs: np.ndarray) -> list[dict[str, Any]]:
