@@ -3,7 +3,8 @@
 1. Upstream, axis ``group``, corpus = the first ``--corpus-texts`` GHC training posts: LoRA,
    prefix tuning, bottleneck adapter, and Full-Debias (MLM head warmed up first, see
    docs/upstream.md).
-2. Downstream on GHC (``--train-examples`` posts, 1 epoch, length 64): FT and every module,
+2. Downstream on GHC (``--train-examples`` posts, 1 epoch, length 64; IPTTS subsampled to
+   ``--iptts-examples``, seeded): FT and every module,
    FT and the module with the lowest seed-1 FPRD over 3 seeds; macro-F1, FPRD (group terms),
    FPRD on IPTTS, run time.
 3. Transfer: the same modules (and FT) downstream on Stormfront and Founta.
@@ -170,6 +171,12 @@ def main() -> None:
     parser.add_argument("--warmup-steps", type=int, default=150)
     parser.add_argument("--train-examples", type=int, default=3000)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--iptts-examples",
+        type=int,
+        default=5000,
+        help="seeded IPTTS subsample per model (all 76,564 take ~5-10 min per model here)",
+    )
     args = parser.parse_args()
     work = Path(args.work)
     started = time.time()
