@@ -214,3 +214,12 @@ def test_cli_downstream_with_iptts(tiny_bert, module_dir, data_dir, tmp_path, ca
     assert iptts["n"] == 76564
     assert "iptts-fprd" in iptts["metrics"]
     assert main(argv) == 2  # output exists
+
+
+def test_resume_continues_training(tiny_bert, data_dir, tmp_path):
+    out = tmp_path / "resume"
+    base = dict(task="ghc", output=str(out), model=str(tiny_bert), baseline="ft",
+                data_dir=str(data_dir), iptts=False, **{**SMALL, "epochs": 1})  # fmt: skip
+    first = train_downstream(DownstreamConfig(**base))
+    resumed = train_downstream(DownstreamConfig(**{**base, "epochs": 2}, resume=True))
+    assert resumed.metrics["steps"] == 2 * first.metrics["steps"]

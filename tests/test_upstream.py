@@ -230,3 +230,15 @@ def test_runs_unchanged_under_torchrun_with_two_cpu_processes(tiny_bert, corpus,
     model = load_module(AutoModelForMaskedLM.from_pretrained(tiny_bert), out)
     batch = minilm_tokenizer()(["she is here."], return_tensors="pt")
     assert torch.isfinite(model(**batch).logits).all()
+
+
+def test_resume_continues_from_the_last_checkpoint(tiny_bert, corpus, tmp_path):
+    out = tmp_path / "resume"
+    first = train_upstream(_config(tiny_bert, corpus, out, max_steps=4, eval_steps=2))
+    assert first.metadata["training"]["steps"] == 4
+    assert any((out / "checkpoints" / "module").glob("checkpoint-4"))
+    resumed = train_upstream(
+        _config(tiny_bert, corpus, out, max_steps=6, eval_steps=2, resume=True)
+    )
+    assert resumed.metadata["training"]["steps"] == 6
+    assert any((out / "checkpoints" / "module").glob("checkpoint-6"))
