@@ -35,3 +35,13 @@ def add_output(parser: argparse.ArgumentParser, *, required: bool = True) -> Non
 
 def add_seed(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+
+
+def config_from_args(config_class: type, args: argparse.Namespace, **explicit):
+    """An instance of the dataclass ``config_class`` from the options of the same name in
+    ``args``; ``explicit`` values (options that need parsing first) take precedence."""
+    import dataclasses
+
+    names = {field.name for field in dataclasses.fields(config_class)}
+    values = {key: value for key, value in vars(args).items() if key in names}
+    return config_class(**{**values, **explicit})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_data_dir, add_model, add_output, add_seed
+from .common import add_data_dir, add_model, add_output, add_seed, config_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_false",
         help="skip the IPTTS evaluation of hate-speech tasks",
     )
+    parser.add_argument(
+        "--max-iptts-examples", type=int, help="seeded IPTTS subsample (default: all 76,564)"
+    )
     parser.add_argument("--text-column", help="user file: text column (default: text)")
     parser.add_argument("--text-pair-column", help="user file: second text column")
     parser.add_argument("--label-column", help="user file: label column (default: label)")
@@ -73,35 +76,14 @@ def _class_weights(text: str | None) -> dict[int, float] | None:
 def _run(args: argparse.Namespace) -> int:
     from ..downstream import DownstreamConfig, train_downstream
 
-    config = DownstreamConfig(
-        task=args.task,
-        output=args.output,
-        model=args.model,
-        debias=args.debias,
-        full_debias=args.full_debias,
-        baseline=args.baseline,
-        preset=args.preset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        max_length=args.max_length,
-        max_train_examples=args.max_train_examples,
-        max_eval_examples=args.max_eval_examples,
-        class_weights=_class_weights(args.class_weights),
-        freeze_layernorm=args.freeze_layernorm,
-        fprd_axis=args.fprd_axis,
-        fprd_terms=args.fprd_terms,
-        iptts=args.iptts,
-        columns={
-            "text": args.text_column,
-            "text_pair": args.text_pair_column,
-            "label": args.label_column,
-            "attribute": args.attribute_column,
-        },
-        seed=args.seed,
-        data_dir=args.data_dir,
-        overwrite=args.overwrite,
-        resume=args.resume,
+    columns = {
+        "text": args.text_column,
+        "text_pair": args.text_pair_column,
+        "label": args.label_column,
+        "attribute": args.attribute_column,
+    }
+    config = config_from_args(
+        DownstreamConfig, args, class_weights=_class_weights(args.class_weights), columns=columns
     )
     result = train_downstream(config)
     test = result.metrics["splits"]["test"]["metrics"]["classification"]

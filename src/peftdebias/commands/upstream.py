@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_data_dir, add_model, add_output, add_seed
+from .common import add_data_dir, add_model, add_output, add_seed, config_from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -88,30 +88,8 @@ def _parse_options(items: list[str]) -> dict:
 def _run(args: argparse.Namespace) -> int:
     from ..upstream import UpstreamConfig, train_upstream
 
-    config = UpstreamConfig(
-        axis=args.axis,
-        corpus=args.corpus,
-        corpus_split=args.corpus_split,
-        method=args.method,
-        output=args.output,
-        model=args.model,
-        preset=args.preset,
-        data_dir=args.data_dir,
-        max_steps=args.max_steps,
-        eval_steps=args.eval_steps,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        max_length=args.max_length,
-        max_texts=args.max_texts,
-        head_warmup_steps=args.head_warmup_steps,
-        calibration_steps=args.calibration_steps,
-        objective=args.objective,
-        consistency_weight=args.consistency_weight,
-        keep_original=args.keep_original,
-        seed=args.seed,
-        method_options=_parse_options(args.method_option),
-        overwrite=args.overwrite,
-        resume=args.resume,
+    config = config_from_args(
+        UpstreamConfig, args, method_options=_parse_options(args.method_option)
     )
     result = train_upstream(config)
     meta = result.metadata
