@@ -103,12 +103,13 @@ def test_module_trains_and_backbone_stays_bit_identical(tiny_bert, corpus, tmp_p
     assert not torch.allclose(changed[:, -base.shape[1] :], base, atol=1e-6)
 
 
-def test_roberta_prompt_tuning_with_consistency(tiny_roberta, corpus, tmp_path):
+@pytest.mark.parametrize("objective", ["mlm+consistency", "consistency"])
+def test_roberta_prompt_tuning_with_consistency(tiny_roberta, corpus, tmp_path, objective):
     result = train_upstream(
-        _config(tiny_roberta, corpus, tmp_path / "out", "prompt", objective="mlm+consistency")
+        _config(tiny_roberta, corpus, tmp_path / "out", "prompt", objective=objective)
     )
     meta = result.metadata
-    assert meta["objective"] == "mlm+consistency" and meta["consistency_weight"] == 1.0
+    assert meta["objective"] == objective and meta["consistency_weight"] == 1.0
     assert meta["training"]["steps"] == 4
 
 
