@@ -45,6 +45,12 @@ def module_dir(tiny_bert, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def prefix_dir(tiny_bert, tmp_path_factory) -> Path:
+    text = "the black man met the white woman.\nmuslims and jews live here.\n"
+    return _upstream(tiny_bert, tmp_path_factory.mktemp("prefix"), "prefix", "group", text, 1e-2)
+
+
+@pytest.fixture(scope="module")
 def full_dir(tiny_bert, tmp_path_factory) -> Path:
     text = "he said she was right.\nthe man and the woman.\n"
     return _upstream(tiny_bert, tmp_path_factory.mktemp("full"), "full", "gender", text, 1e-3)
@@ -52,6 +58,18 @@ def full_dir(tiny_bert, tmp_path_factory) -> Path:
 
 def _rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_prefix_module_saves_and_reloads(tiny_bert, prefix_dir, data_dir, tmp_path):
+    out = tmp_path / "prefix"
+    train_downstream(
+        DownstreamConfig(task="ghc", output=str(out), model=str(tiny_bert), debias=str(prefix_dir),
+                         data_dir=str(data_dir), iptts=False, **SMALL)
+    )  # fmt: skip
+    model, tokenizer = load_classifier(out / "model")
+    rows = _rows(out / "predictions-test.jsonl")
+    probs = predict(model, tokenizer, Dataset.from_dict({"text": [r["text"] for r in rows]}), 32)
+    assert abs(probs - torch.tensor([r["probs"] for r in rows]).numpy()).max() < 1e-5
 
 
 def test_module_stays_frozen_and_outputs_are_complete(tiny_bert, module_dir, data_dir, tmp_path):

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_model, save_model
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
 from .errors import ConfigError, DataError
@@ -248,10 +248,8 @@ def save_classifier(model, folder: Path, config: DownstreamConfig, num_labels: i
         source = config.debias or config.full_debias
         if source:
             shutil.copytree(source, tmp / "module", ignore=shutil.ignore_patterns("checkpoints"))
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-            str(tmp / "model.safetensors"),
-        )
+        # save_model keeps one copy of tensors that wrappers share (prompt/prefix tuning)
+        save_model(model, str(tmp / "model.safetensors"))
         write_json(
             tmp / MANIFEST,
             {"base_model": config.model, "start": start, "num_labels": num_labels},
@@ -269,7 +267,7 @@ def load_classifier(folder: str | Path):
     model = load_sequence_classifier(manifest["base_model"], num_labels=manifest["num_labels"])
     if manifest["start"] != "baseline":
         model = load_module(model, folder / "module")
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    load_model(model, str(folder / "model.safetensors"))
     return model.eval(), load_tokenizer(manifest["base_model"])
 
 
