@@ -29,8 +29,8 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from .errors import ConfigError, DataError, OutputExistsError
-from .io import write_json
+from .errors import ConfigError, DataError
+from .io import prepare_output_dir, write_json
 from .models import load_masked_lm, load_tokenizer, model_fingerprint
 from .presets import batch_size_for, upstream_preset
 from .training.heads import head_parameters, load_head, save_head
@@ -84,16 +84,6 @@ def _word_list_hash(word_list) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _check_output(output: Path, overwrite: bool, resume: bool) -> None:
-    if output.exists() and not output.is_dir():
-        raise OutputExistsError(f"output path {output} exists and is not a directory")
-    if output.is_dir() and any(output.iterdir()) and not (overwrite or resume):
-        raise OutputExistsError(
-            f"output directory {output} is not empty; pass --overwrite to replace it "
-            "or --resume to continue its training"
-        )
-
-
 def build_corpus(texts: list[str], augmenter, keep_original: bool) -> tuple[list[dict], int]:
     """Rows ``{"text", "counterfactual"}`` for the trainer, and how many texts matched.
 
@@ -120,7 +110,7 @@ def build_corpus(texts: list[str], augmenter, keep_original: bool) -> tuple[list
 def _split(texts: list[str], fraction: float, cap: int, seed: int) -> tuple[list[str], list[str]]:
     order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed)).tolist()
     n_eval = max(1, min(cap, round(len(texts) * fraction)))
-    held = {i for i in order[:n_eval]}
+    held = set(order[:n_eval])
     train = [t for i, t in enumerate(texts) if i not in held]
     return train, [texts[i] for i in sorted(held)]
 
@@ -185,7 +175,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     word_list = load_word_list(config.axis, data_dir=config.data_dir)
     augmenter = CounterfactualAugmenter(word_list)
     output = Path(config.output)
-    _check_output(output, config.overwrite, config.resume)
+    prepare_output_dir(output, overwrite=config.overwrite or config.resume)
 
     def pick(value, default):
         return default if value is None else value
@@ -235,7 +225,6 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     pad = tokenizer.pad_token_id
 
     work = output / "checkpoints"
-    output.mkdir(parents=True, exist_ok=True)
 
     def run(sub: str, steps: int, lr: float, train_rows, heldout, objective=(1.0, 0.0), **kw):
         args = training_arguments(
