@@ -243,3 +243,38 @@ def test_resume_continues_training(tiny_bert, data_dir, tmp_path):
     first = train_downstream(DownstreamConfig(**base))
     resumed = train_downstream(DownstreamConfig(**{**base, "epochs": 2}, resume=True))
     assert resumed.metrics["steps"] == 2 * first.metrics["steps"]
+
+
+def test_cli_nli_task_scores_bias_nli_pairs(tiny_bert, data_dir, tmp_path, capsys):
+    out = tmp_path / "mnli"
+    argv = ["downstream", "--model", str(tiny_bert), "--task", "mnli", "--baseline", "ft",
+            "--output", str(out), "--max-train-examples", "32", "--max-eval-examples", "16",
+            "--batch-size", "8", "--max-length", "24", "--max-bias-nli-examples", "300",
+            "--data-dir", str(data_dir)]  # fmt: skip
+    assert main(argv) == 0
+    assert "Bias-NLI FN" in capsys.readouterr().out
+    splits = json.loads((out / "metrics.json").read_text())["splits"]
+    nli = splits["bias-nli"]
+    assert nli["n"] == 300 and "tpr-gap" not in nli["metrics"]
+    rows = _rows(out / "predictions-bias-nli.jsonl")
+    assert {r["gold"] for r in rows} == {1}  # every pair's expected answer is neutral
+    assert {"occupation", "gender_word", "gender", "text_pair"} <= rows[0].keys()
+    probs = torch.tensor([r["probs"] for r in rows])
+    scores = nli["metrics"]["bias-nli"]
+    assert scores["net_neutral"] == pytest.approx(probs[:, 1].mean().item(), abs=1e-5)
+    assert scores["fraction_neutral"] == pytest.approx(
+        (probs.argmax(1) == 1).float().mean().item(), abs=1e-6
+    )
+    # the same seed draws the same pairs; the metrics command recomputes the same scores
+    again = tmp_path / "again"
+    assert main([*argv[:8], str(again), *argv[9:]]) == 0
+    assert [r["id"] for r in _rows(again / "predictions-bias-nli.jsonl")] == [r["id"] for r in rows]
+    assert main(["metrics", "--predictions", str(out / "predictions-bias-nli.jsonl")]) == 0
+
+
+def test_no_bias_nli_for_non_nli_tasks_or_when_disabled(tiny_bert, data_dir, tmp_path):
+    result = train_downstream(
+        DownstreamConfig(task="snli", output=str(tmp_path / "snli"), model=str(tiny_bert),
+                         baseline="ft", bias_nli=False, data_dir=str(data_dir), **SMALL)
+    )  # fmt: skip
+    assert set(result.metrics["splits"]) == {"dev", "test"}

@@ -253,6 +253,28 @@ def test_report_tables_match_the_cells(grid, tmp_path, capsys):
     assert {c["cell"] for c in cells} == set(CELLS) and {c["status"] for c in cells} == {"finished"}
 
 
+def test_report_has_bias_nli_columns_when_cells_scored_pairs(grid, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(grid.out, run)
+    for start, base in (("ft", 0.30), ("lora-toy-s1", 0.50)):
+        for seed in (1, 2):
+            path = run / f"downstream/toy-task/{start}/s{seed}/metrics.json"
+            metrics = json.loads(path.read_text())
+            fn, nn = base + seed / 100, base - seed / 100
+            metrics["splits"]["bias-nli"] = {
+                "metrics": {"bias-nli": {"fraction_neutral": fn, "net_neutral": nn}}
+            }
+            path.write_text(json.dumps(metrics))
+    out = tmp_path / "report"
+    assert main(["report", str(run), "--output", str(out)]) == 0
+    rows = {
+        (r["row"], r["metric"]): r for r in csv.DictReader((out / "table2_extrinsic.csv").open())
+    }
+    assert float(rows[("LoRA", "Bias-NLI FN")]["mean"]) == pytest.approx(0.515)
+    assert float(rows[("FT", "Bias-NLI NN")]["mean"]) == pytest.approx(0.285)
+    assert "Bias-NLI FN" in (out / "report.md").read_text()
+
+
 def test_report_plots_are_real_pngs(grid, tmp_path):
     import matplotlib.image
 

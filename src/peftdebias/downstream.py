@@ -48,13 +48,14 @@ class DownstreamPreset:
     max_length: int
     max_train_examples: int | None
     max_eval_examples: int | None
+    max_bias_nli_examples: int | None  # seeded sample of the ~1.06M Bias-NLI pairs
 
 
 DOWNSTREAM_PRESETS = {
-    # reference code: max length 128, lr 2e-5, batch 32
-    "paper": DownstreamPreset(3, 32, 2e-5, 128, None, None),
+    # reference code: max length 128, lr 2e-5, batch 32; Bias-NLI on every pair
+    "paper": DownstreamPreset(3, 32, 2e-5, 128, None, None, None),
     # 2-core CPU: a subsample of the training set, shorter inputs
-    "quick": DownstreamPreset(1, 32, 5e-5, 64, 2000, 1000),
+    "quick": DownstreamPreset(1, 32, 5e-5, 64, 2000, 1000, 10_000),
 }
 
 
@@ -81,6 +82,8 @@ class DownstreamConfig:
     fprd_terms: str | None = None
     iptts: bool = True
     max_iptts_examples: int | None = None  # seeded IPTTS subsample (None: all 76,564 rows)
+    bias_nli: bool = True  # NLI tasks: score the Bias-NLI template pairs
+    max_bias_nli_examples: int | None = None  # seeded sample of the pairs (None: the preset's)
     columns: dict[str, str | None] = field(default_factory=dict)
     seed: int = 42
     data_dir: str | None = None
@@ -115,6 +118,17 @@ def _subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
     if limit is None or len(dataset) <= limit:
         return dataset
     return dataset.shuffle(seed=seed).select(range(limit))
+
+
+def _neutral_index(task: TaskSpec) -> int:
+    """Index of the *neutral* class: from the task's label names, else our NLI encoding
+    (entailment, neutral, contradiction)."""
+    from .data.sources.nli import NLI_LABELS
+
+    names = [name.lower() for name in (task.label_names or NLI_LABELS)]
+    if "neutral" not in names:
+        raise ConfigError(f"task {task.name}: no 'neutral' label among {', '.join(names)}")
+    return names.index("neutral")
 
 
 def _num_labels(task: TaskSpec, splits: dict[str, Dataset]) -> int:
@@ -217,9 +231,14 @@ def predict(
     return probs
 
 
+# columns copied into the predictions file: TPR-GAP groups, IPTTS templates, GAP pronouns,
+# the Bias-NLI pair's words
+_EXTRA_FIELDS = ("attribute", "template", "pronoun", "occupation", "gender_word", "gender")
+
+
 def prediction_rows(dataset: Dataset, probs: np.ndarray) -> list[dict[str, Any]]:
     """Rows of the predictions file (format in ``peftdebias.metrics.predictions``)."""
-    extras = [c for c in ("attribute", "template", "pronoun") if c in dataset.column_names]
+    extras = [c for c in _EXTRA_FIELDS if c in dataset.column_names]
     rows = []
     for index, (row, p) in enumerate(zip(dataset, probs, strict=True)):
         record = {
@@ -294,6 +313,7 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
     max_length = pick(config.max_length, preset.max_length)
     max_train = pick(config.max_train_examples, preset.max_train_examples)
     max_eval = pick(config.max_eval_examples, preset.max_eval_examples)
+    max_bias_nli = pick(config.max_bias_nli_examples, preset.max_bias_nli_examples)
     class_weights = config.class_weights if config.class_weights is not None else task.class_weights
 
     output = Path(config.output)
@@ -370,13 +390,21 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
         # its identity term is not a protected attribute in the TPR-GAP sense
         iptts = load("iptts", "test", config.data_dir).remove_columns("attribute")
         evaluated["iptts"] = _subsample(iptts, config.max_iptts_examples, config.seed)
+    neutral_index = _neutral_index(task) if task.nli else 1
+    if task.nli and config.bias_nli:
+        from .metrics.bias_nli_templates import generate_bias_nli, load_bias_nli_words
+
+        words = load_bias_nli_words(config.data_dir)
+        sample = None if max_bias_nli is None or max_bias_nli >= words.size else max_bias_nli
+        evaluated["bias-nli"] = generate_bias_nli(words, sample, config.seed, neutral_index)
     if config.fprd_terms:
-        options = MetricOptions(terms=read_terms(config.fprd_terms), terms_source=config.fprd_terms)
+        terms, source = read_terms(config.fprd_terms), config.fprd_terms
     else:
-        options = MetricOptions(terms=axis_terms(config.fprd_axis), terms_source=config.fprd_axis)
+        terms, source = axis_terms(config.fprd_axis), config.fprd_axis
+    options = MetricOptions(terms=terms, terms_source=source, neutral_index=neutral_index)
     metrics: dict[str, Any] = {"task": task.name, "start": start, "splits": {}}
     if trainer.is_world_process_zero():
-        for name in ("dev", "test", *(["iptts"] if "iptts" in evaluated else [])):
+        for name in [split for split in evaluated if split != "train"]:
             probs = predict(model, tokenizer, evaluated[name], max_length)
             rows = prediction_rows(evaluated[name], probs)
             path = output / f"predictions-{name}.jsonl"

@@ -30,6 +30,7 @@ class TaskSpec:
     hate: bool = False  # binary hate speech: FPRD in-domain and on IPTTS
     coreference: bool = False  # GAP: mark pronoun and candidates in the text
     carve: bool = False  # the source has one split only: carve train/dev/test 80/10/10
+    nli: bool = False  # entailment/neutral/contradiction: Bias-NLI after training
     label_names: tuple[str, ...] | None = field(default=None, compare=False)
 
 
@@ -42,8 +43,8 @@ TASKS: dict[str, TaskSpec] = {
     "founta": TaskSpec("founta", "train", "dev", "test", "macro_f1", 2, hate=True),
     # the shipped NLI files are 1000-example samples (mnli.tsv holds the same pairs as
     # mnli_mismatched.tsv): carve matched 80/10/10
-    "mnli": TaskSpec("mnli", "matched", "matched", "matched", "accuracy", 3, carve=True),
-    "snli": TaskSpec("snli", "test", "test", "test", "accuracy", 3, carve=True),
+    "mnli": TaskSpec("mnli", "matched", "matched", "matched", "accuracy", 3, carve=True, nli=True),
+    "snli": TaskSpec("snli", "test", "test", "test", "accuracy", 3, carve=True, nli=True),
     # GAP: train on gap-test, select on gap-validation, test on gap-development (the usual
     # split when fine-tuning on GAP; the official test set stays unseen by selection)
     "gap": TaskSpec("gap", "test", "validation", "dev", "macro_f1", 3, coreference=True),

@@ -50,6 +50,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-iptts-examples", type=int, help="seeded IPTTS subsample (default: all 76,564)"
     )
+    parser.add_argument(
+        "--no-bias-nli",
+        dest="bias_nli",
+        action="store_false",
+        help="skip the Bias-NLI evaluation of NLI tasks",
+    )
+    parser.add_argument(
+        "--max-bias-nli-examples",
+        type=int,
+        help="seeded sample of the Bias-NLI pairs (quick preset: 10,000; paper: all ~1.06M)",
+    )
     parser.add_argument("--text-column", help="user file: text column (default: text)")
     parser.add_argument("--text-pair-column", help="user file: second text column")
     parser.add_argument("--label-column", help="user file: label column (default: label)")
@@ -86,9 +97,11 @@ def _run(args: argparse.Namespace) -> int:
         DownstreamConfig, args, class_weights=_class_weights(args.class_weights), columns=columns
     )
     result = train_downstream(config)
-    test = result.metrics["splits"]["test"]["metrics"]["classification"]
-    print(
-        f"{config.task}: test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}; "
-        f"metrics in {result.output / 'metrics.json'}"
-    )
+    splits = result.metrics["splits"]
+    test = splits["test"]["metrics"]["classification"]
+    line = f"{config.task}: test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"
+    if "bias-nli" in splits:
+        nli = splits["bias-nli"]["metrics"]["bias-nli"]
+        line += f"; Bias-NLI FN {nli['fraction_neutral']:.4f}, NN {nli['net_neutral']:.4f}"
+    print(f"{line}; metrics in {result.output / 'metrics.json'}")
     return 0

@@ -144,11 +144,19 @@ def fpr_terms_plot(
     return True
 
 
+# bias columns of the score-vs-bias plot, first present wins, with the less biased direction
+_BIAS_AXES = {
+    "TPR-GAP": "lower",
+    "FPRD": "lower",
+    "FPRD-IPTTS": "lower",
+    "GAP F/M": "closer to 1",
+    "Bias-NLI FN": "higher",
+}
+
+
 def score_vs_bias_plot(plt, collected: Collected, task: str, path: Path) -> bool:
     rows = collected.extrinsic[task]
-    bias = next(
-        (c for c in ("TPR-GAP", "FPRD", "FPRD-IPTTS") if any(c in r for r in rows.values())), None
-    )
+    bias = next((c for c in _BIAS_AXES if any(c in r for r in rows.values())), None)
     points = [(label, r["task"], r[bias]) for label, r in rows.items() if "task" in r and bias in r]
     if bias is None or not points:
         return False
@@ -166,7 +174,7 @@ def score_vs_bias_plot(plt, collected: Collected, task: str, path: Path) -> bool
             label, (gap.mean, score.mean), textcoords="offset points",
             xytext=(6, 4 - 12 * overlapping),
         )  # fmt: skip
-    ax.set_xlabel(f"{bias} (lower is less biased)")
+    ax.set_xlabel(f"{bias} ({_BIAS_AXES[bias]} is less biased)")
     ax.set_ylabel(column_title(collected, task, "task"))
     ax.set_title(f"{task}: {column_title(collected, task, 'task')} vs {bias}")
     ax.margins(0.2)

@@ -46,6 +46,8 @@ EXTRINSIC_METRICS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("FPRD", "test", ("fprd", "fprd")),
     ("FPRD-IPTTS", "iptts", ("iptts-fprd", "fprd")),
     ("GAP F/M", "test", ("gap", "bias")),
+    ("Bias-NLI FN", "bias-nli", ("bias-nli", "fraction_neutral")),
+    ("Bias-NLI NN", "bias-nli", ("bias-nli", "net_neutral")),
 )
 STEREOSET_DOMAIN = {"race-color": "race"}
 SIGNIFICANCE = 0.05
@@ -399,7 +401,8 @@ def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
             "## Table 2: task performance and extrinsic bias",
             "",
             "Acc/F1: higher is better; TPR-GAP (RMS), FPRD, FPRD-IPTTS: lower is better; "
-            "GAP F/M: F1 feminine / masculine, ideal 1. "
+            "GAP F/M: F1 feminine / masculine, ideal 1; Bias-NLI fraction neutral (FN) and "
+            "net neutral (NN): higher is better. "
             f"`*`: paired t-test against FT over matched seeds, p < {SIGNIFICANCE}.",
             "",
             *t2_lines,

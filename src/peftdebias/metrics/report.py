@@ -4,7 +4,8 @@ Metrics and the fields they need (besides ``gold``/``pred``/``probs``):
 
 - ``classification``: accuracy, macro-F1, per-class F1 — always;
 - ``tpr-gap``: ``attribute`` with both groups present;
-- ``fprd``: ``text`` and binary labels (also reports ``fprd_reference_code``);
+- ``fprd``: ``text`` and a binary classifier (two probabilities, gold 0/1; also reports
+  ``fprd_reference_code``);
 - ``iptts-fprd``: ``text`` and binary labels; chosen automatically for rows with a
   ``template`` field (IPTTS rows);
 - ``gap``: ``pronoun``;
@@ -68,8 +69,8 @@ def _applicable(name: str, predictions: Predictions, options: MetricOptions) -> 
     if name == "tpr-gap":
         values = {canonical_attribute(row["attribute"]) for row in predictions.rows}
         return {canonical_attribute(group) for group in options.groups} <= values
-    if name in ("fprd", "iptts-fprd"):
-        return all(row["gold"] in (0, 1) and row["pred"] in (0, 1) for row in predictions.rows)
+    if name in ("fprd", "iptts-fprd"):  # binary classifiers only (not 3-way NLI on 0/1 rows)
+        return all(len(row["probs"]) == 2 and row["gold"] in (0, 1) for row in predictions.rows)
     return True
 
 
