@@ -42,7 +42,12 @@ def module_id(method: str, label: str, seed: int) -> str:
 
 
 def plan(config: ExperimentConfig) -> list[Cell]:
-    """Every cell of ``config`` in a valid run order (each after the cells it needs)."""
+    """Every cell of ``config`` in a valid run order (each after the cells it needs).
+
+    Upstream, then intrinsic (Table 1), then downstream one seed at a time over every task
+    and start, so that a grid stopped part-way has every Table 2 row at fewer seeds rather
+    than some tasks missing.
+    """
     cells: list[Cell] = []
     modules: list[tuple[str, dict[str, Any]]] = []  # (module id, its upstream params)
     up = config.upstream
@@ -65,44 +70,6 @@ def plan(config: ExperimentConfig) -> list[Cell]:
                     mid = module_id(method, module.label, seed)
                     modules.append((mid, params))
                     cells.append(Cell(f"upstream/{mid}", "upstream", params))
-    down = config.downstream
-    if down is not None:
-        for task in down.tasks:
-            axis_modules = [(m, p) for m, p in modules if p["axis"] == task.axis]
-            in_domain = any(slug(p["corpus"]) == slug(task.task) for _, p in axis_modules)
-            common = {
-                "task": task.task,
-                "axis": task.axis,
-                "role": "in-domain" if in_domain else "transfer",
-                "fprd_axis": task.fprd_axis or task.axis,
-                "model": config.model,
-                "preset": down.preset,
-                "options": {**down.options, **task.options},
-            }
-            for seed in config.seeds:
-                for baseline in down.baselines:
-                    params = {**common, "start": baseline, "method": baseline, "seed": seed}
-                    cell_id = f"downstream/{slug(task.task)}/{baseline}/s{seed}"
-                    cells.append(Cell(cell_id, "downstream", params))
-                for mid, up_params in axis_modules:
-                    if up_params["seed"] != _module_seed(config, seed):
-                        continue
-                    params = {
-                        **common,
-                        "start": "full_debias" if up_params["method"] == "full" else "debias",
-                        "method": up_params["method"],
-                        "module": up_params["module"],
-                        "module_id": mid,
-                        "seed": seed,
-                    }
-                    cells.append(
-                        Cell(
-                            f"downstream/{slug(task.task)}/{mid}/s{seed}",
-                            "downstream",
-                            params,
-                            (f"upstream/{mid}",),
-                        )
-                    )
     intr = config.intrinsic
     if intr is not None:
         common = {
@@ -126,6 +93,47 @@ def plan(config: ExperimentConfig) -> list[Cell]:
                 "bias_types": [intr.bias_type(up_params["axis"])],
             }
             cells.append(Cell(f"intrinsic/{mid}", "intrinsic", params, (f"upstream/{mid}",)))
+    by_seed: dict[int, list[Cell]] = {seed: [] for seed in config.seeds}
+    down = config.downstream
+    if down is not None:
+        for task in down.tasks:
+            axis_modules = [(m, p) for m, p in modules if p["axis"] == task.axis]
+            in_domain = any(slug(p["corpus"]) == slug(task.task) for _, p in axis_modules)
+            common = {
+                "task": task.task,
+                "axis": task.axis,
+                "role": "in-domain" if in_domain else "transfer",
+                "fprd_axis": task.fprd_axis or task.axis,
+                "model": config.model,
+                "preset": down.preset,
+                "options": {**down.options, **task.options},
+            }
+            for seed in config.seeds:
+                for baseline in down.baselines:
+                    params = {**common, "start": baseline, "method": baseline, "seed": seed}
+                    cell_id = f"downstream/{slug(task.task)}/{baseline}/s{seed}"
+                    by_seed[seed].append(Cell(cell_id, "downstream", params))
+                for mid, up_params in axis_modules:
+                    if up_params["seed"] != _module_seed(config, seed):
+                        continue
+                    params = {
+                        **common,
+                        "start": "full_debias" if up_params["method"] == "full" else "debias",
+                        "method": up_params["method"],
+                        "module": up_params["module"],
+                        "module_id": mid,
+                        "seed": seed,
+                    }
+                    by_seed[seed].append(
+                        Cell(
+                            f"downstream/{slug(task.task)}/{mid}/s{seed}",
+                            "downstream",
+                            params,
+                            (f"upstream/{mid}",),
+                        )
+                    )
+    for seed_cells in by_seed.values():
+        cells.extend(seed_cells)
     return cells
 
 
