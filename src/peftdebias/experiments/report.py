@@ -45,6 +45,9 @@ EXTRINSIC_METRICS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("TPR-GAP", "test", ("tpr-gap", "tpr_gap_rms")),
     ("FPRD", "test", ("fprd", "fprd")),
     ("FPRD-IPTTS", "iptts", ("iptts-fprd", "fprd")),
+    # the reference code's variants, comparable with the paper's published numbers
+    ("FPRD (ref. code)", "test", ("fprd", "fprd_reference_code", "fprd")),
+    ("FPRD-IPTTS (ref. code)", "iptts", ("fprd", "fprd_reference_code", "fprd")),
     ("GAP F/M", "test", ("gap", "bias")),
     ("Bias-NLI FN", "bias-nli", ("bias-nli", "fraction_neutral")),
     ("Bias-NLI NN", "bias-nli", ("bias-nli", "net_neutral")),
@@ -276,40 +279,40 @@ def column_title(collected: Collected, task: str, column: str) -> str:
 
 
 def table2(collected: Collected) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-    """Markdown lines of Table 2 and of its p-values, and the CSV rows."""
+    """Markdown lines of Table 2 and of its p-values (one table per task, in-domain first),
+    and the CSV rows."""
     tasks = sorted(
         collected.extrinsic, key=lambda t: (collected.tasks[t]["role"] != "in-domain", t)
     )
-    if not tasks:
-        return [], [], []
-    header, spec = ["row"], []
+    lines: list[str] = []
+    p_lines: list[str] = []
+    rows = []
     for task in tasks:
         role = collected.tasks[task]["role"]
-        for column in task_columns(collected, task):
-            header.append(f"{task} ({role}) {column_title(collected, task, column)}")
-            spec.append((task, column))
-    labels = _sorted_rows({r for t in tasks for r in collected.extrinsic[t]}, collected)
-    lines = ["| " + " | ".join(header) + " |", "|---|" + "---|" * len(spec)]
-    p_lines = list(lines)
-    rows = []
-    for label in labels:
-        cells, p_cells = [], []
-        for task, column in spec:
-            stat = collected.extrinsic[task].get(label, {}).get(column)
-            ft = collected.extrinsic[task].get("FT", {}).get(column)
-            p_value = None if stat is None or ft is None or label == "FT" else (
-                paired_p_value(stat, ft)
-            )  # fmt: skip
-            marker = "*" if p_value is not None and p_value < SIGNIFICANCE else ""
-            cells.append(_fmt(stat, marker))
-            p_cells.append("–" if label == "FT" else f"{p_value:.3g}" if p_value else "n/a")
-            if stat is not None:
-                title = column_title(collected, task, column)
-                rows.append(
-                    _csv_row(label, task, collected.tasks[task]["role"], title, stat, p_value)
-                )
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        p_lines.append(f"| {label} | " + " | ".join(p_cells) + " |")
+        columns = task_columns(collected, task)
+        titles = [column_title(collected, task, column) for column in columns]
+        header = [f"### {task} ({role})", "", "| row | " + " | ".join(titles) + " |",
+                  "|---|" + "---|" * len(columns)]  # fmt: skip
+        lines += header
+        p_lines += header
+        by_label = collected.extrinsic[task]
+        for label in _sorted_rows(set(by_label), collected):
+            cells, p_cells = [], []
+            for column, title in zip(columns, titles, strict=True):
+                stat = by_label.get(label, {}).get(column)
+                ft = by_label.get("FT", {}).get(column)
+                p_value = None if stat is None or ft is None or label == "FT" else (
+                    paired_p_value(stat, ft)
+                )  # fmt: skip
+                marker = "*" if p_value is not None and p_value < SIGNIFICANCE else ""
+                cells.append(_fmt(stat, marker))
+                p_cells.append("–" if label == "FT" else f"{p_value:.3g}" if p_value else "n/a")
+                if stat is not None:
+                    rows.append(_csv_row(label, task, role, title, stat, p_value))
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+            p_lines.append(f"| {label} | " + " | ".join(p_cells) + " |")
+        lines.append("")
+        p_lines.append("")
     return lines, p_lines, rows
 
 
@@ -400,7 +403,10 @@ def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
         lines += [
             "## Table 2: task performance and extrinsic bias",
             "",
-            "Acc/F1: higher is better; TPR-GAP (RMS), FPRD, FPRD-IPTTS: lower is better; "
+            "Acc/F1: higher is better; TPR-GAP (RMS), FPRD, FPRD-IPTTS: lower is better "
+            "(FPRD: sum over identity terms of |FPR_term - FPR| over gold negatives; "
+            "\"ref. code\": the PEFTDebias reference code's variant, the scale of the paper's "
+            "numbers); "
             "GAP F/M: F1 feminine / masculine, ideal 1; Bias-NLI fraction neutral (FN) and "
             "net neutral (NN): higher is better. "
             f"`*`: paired t-test against FT over matched seeds, p < {SIGNIFICANCE}.",
