@@ -1,0 +1,304 @@
+"""Write RESULTS.md: the measured tables of an experiment grid next to the paper's numbers.
+
+    peftdebias run configs/offline-cpu.yaml --data-dir ../shared/data --output runs/offline-cpu
+    python bench/results_md.py --run runs/offline-cpu --report results/offline-cpu
+
+The grid's report (tables, CSVs, PNGs) goes to --report (committed; runs/ is not); RESULTS.md
+links to it. Paper numbers: bench/paper_numbers.json. The discussion is kept by hand in
+bench/results_discussion.md and included verbatim.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+from datetime import datetime
+from pathlib import Path
+
+from peftdebias.experiments.report import (
+    SIGNIFICANCE,
+    Collected,
+    Stat,
+    collect,
+    paired_p_value,
+    write_report,
+)
+from peftdebias.io import atomic_open
+
+HERE = Path(__file__).resolve().parent
+ROWS = ["FT", "Full-Debias", "Adapter", "Prompt", "Prefix", "LoRA", "SFT"]
+# our task -> (paper block, [(title, our column, scale, paper column or None)])
+HATE = [
+    ("F1", "task", 100, "F1"),
+    ("FPRD", "FPRD", 1, None),
+    ("FPRD-IPTTS", "FPRD-IPTTS", 1, None),
+    ("FPRD ref.", "FPRD (ref. code)", 1, "FPRD"),
+    ("FPRD-IPTTS ref.", "FPRD-IPTTS (ref. code)", 1, "FPRD-IPTTS"),
+]
+TASKS = {
+    "ghc": ("GHC (race, in-domain)", HATE),
+    "stormfront": ("GHC -> LHC (race, transfer)", HATE),
+    "founta": ("GHC -> LHC (race, transfer)", HATE),
+    "mnli": (
+        "BiasBios -> MNLI (gender, transfer)",
+        [
+            ("Acc", "task", 100, "Acc"),
+            ("FN", "Bias-NLI FN", 1, "Bias-NLI FN"),
+            ("NN", "Bias-NLI NN", 1, None),
+        ],
+    ),
+    "gap": (
+        "BiasBios (gender, in-domain)",
+        [("F1", "task", 100, None), ("F/M", "GAP F/M", 1, None)],
+    ),
+}
+INTRINSIC = [("SS LM", "SS LM"), ("SS", "SS"), ("CrowS", "CrowS"), ("SEAT ES", "SEAT ES")]
+
+
+def fmt(stat: Stat | None, scale: float = 1, marker: str = "") -> str:
+    if stat is None or stat.mean is None:
+        return "–"
+    text = f"{stat.mean * scale:.2f}"
+    if stat.std is not None:
+        text += f" ± {stat.std * scale:.2f}"
+    return f"{text}{marker} ({stat.n})"
+
+
+def paper_value(block: dict, row: str, column: str | None) -> str:
+    if column is None or row not in block["rows"] or column not in block["columns"]:
+        return "–"
+    return f"{block['rows'][row][block['columns'].index(column)]:g}"
+
+
+def hardware() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
+        cpu = names[0].strip() if names else cpu
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.is_file():
+        kib = int(re.search(r"MemTotal:\s+(\d+)", meminfo.read_text()).group(1))
+        memory = f", {kib / 2**20:.0f} GiB RAM"
+    return f"{cpu}, {os.cpu_count()} cores{memory}, no GPU ({platform.platform()})"
+
+
+def timing(collected: Collected) -> list[str]:
+    manifest = collected.manifest
+    by_kind: dict[str, list[float]] = {}
+    for cell in manifest["cells"].values():
+        if cell["status"] == "finished" and cell.get("seconds") is not None:
+            by_kind.setdefault(cell["kind"], []).append(cell["seconds"])
+    wall = 0.0
+    for run in manifest["runs"]:
+        if run.get("ended"):
+            started, ended = (datetime.fromisoformat(run[k]) for k in ("started", "ended"))
+            wall += (ended - started).total_seconds()
+    lines = [
+        f"- wall time of the `peftdebias run` invocations: {wall / 3600:.2f} h "
+        f"({len(manifest['runs'])} invocation(s));"
+    ]
+    for kind, seconds in sorted(by_kind.items()):
+        lines.append(
+            f"- {kind}: {len(seconds)} cells, {sum(seconds) / 60:.0f} min in all, "
+            f"median {statistics.median(seconds) / 60:.1f} min per cell;"
+        )
+    return lines
+
+
+def table1(collected: Collected, paper: dict) -> list[str]:
+    base = next((label for label in collected.intrinsic if "(no module)" in label), None)
+    lines = []
+    for bias_type, axis in (("gender", "gender"), ("race", "race")):
+        block = paper["table1"][axis]
+        corpus = collected.manifest["config"]
+        lines += [
+            f"### {bias_type} (modules learned on "
+            f"{_module_corpus(corpus, 'gender' if axis == 'gender' else 'group')}; "
+            f"paper: {block['corpus']})",
+            "",
+            "| row | "
+            + " | ".join(f"{t} | paper {t}" if t != "SEAT ES" else t for t, _ in INTRINSIC)
+            + " |",
+            "|---|" + "---|" * (2 * len(INTRINSIC) - 1),
+        ]
+        for row in ["BERT", *ROWS[1:]]:
+            label = base if row == "BERT" else row
+            values = collected.intrinsic.get(label, {}) if label else {}
+            cells = []
+            for title, column in INTRINSIC:
+                cells.append(fmt(values.get(f"{bias_type} {column}")))
+                if title != "SEAT ES":
+                    paper_row = "BERT" if row == "BERT" else row
+                    cells.append(
+                        paper_value(
+                            {"rows": block["rows"], "columns": paper["table1"]["columns"]},
+                            paper_row,
+                            title,
+                        )
+                    )
+            name = (
+                f"{label} †"
+                if row == "BERT" and label in collected.untrained_head_rows
+                else (label or row)
+            )
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def _module_corpus(config: dict, axis: str) -> str:
+    for module in (config.get("upstream") or {}).get("modules", []):
+        if module.get("axis") == axis:
+            return module["corpus"] + (
+                f" ({module['corpus_split']})" if module.get("corpus_split") else ""
+            )
+    return "–"
+
+
+def table2(collected: Collected, paper: dict) -> list[str]:
+    lines = []
+    for task, (block_name, columns) in TASKS.items():
+        if task not in collected.extrinsic:
+            continue
+        block = paper["table2"][block_name]
+        role = collected.tasks[task]["role"]
+        header = []
+        for title, _, _, paper_column in columns:
+            header.append(title)
+            if paper_column:
+                header.append(f"paper {paper_column}")
+        lines += [
+            f"### {task} ({role}); paper: {block_name}",
+            "",
+            "| row | " + " | ".join(header) + " |",
+            "|---|" + "---|" * len(header),
+        ]
+        rows = collected.extrinsic[task]
+        for row in ROWS:
+            if row not in rows and row not in block["rows"]:
+                continue
+            cells = []
+            for _, column, scale, paper_column in columns:
+                stat, ft = rows.get(row, {}).get(column), rows.get("FT", {}).get(column)
+                p_value = paired_p_value(stat, ft) if stat and ft and row != "FT" else None
+                marker = "*" if p_value is not None and p_value < SIGNIFICANCE else ""
+                cells.append(fmt(stat, scale, marker))
+                if paper_column:
+                    cells.append(paper_value(block, row, paper_column))
+            lines.append(f"| {row} | " + " | ".join(cells) + " |")
+        lines.append("")
+        if task == "gap":
+            lines += [
+                "The paper's in-domain gender task is Bias in Bios (not available offline): "
+                + ", ".join(
+                    f"{r} Acc {v[0]:g} / TPR-GAP {v[1]:g}" for r, v in block["rows"].items()
+                )
+                + ".",
+                "",
+            ]
+    return lines
+
+
+def plots(report_md: Path, results_md: Path) -> list[str]:
+    lines = []
+    for caption, target in re.findall(r"!\[(.+?)\]\((.+?)\)", report_md.read_text()):
+        path = os.path.relpath(report_md.parent / target, results_md.parent)
+        lines += [f"![{caption}]({path})", "", f"*{caption}*", ""]
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default="runs/offline-cpu")
+    parser.add_argument("--report", default="results/offline-cpu")
+    parser.add_argument("--output", default="RESULTS.md")
+    parser.add_argument("--discussion", default=str(HERE / "results_discussion.md"))
+    args = parser.parse_args()
+
+    paper = json.loads((HERE / "paper_numbers.json").read_text())
+    report = write_report(args.run, output=args.report)
+    collected = collect(args.run)
+    manifest = collected.manifest
+    cells = manifest["cells"].values()
+    finished = sum(c["status"] == "finished" for c in cells)
+    config = manifest["config"]
+    git = manifest.get("git") or {}
+    status = (
+        "complete"
+        if finished == len(manifest["cells"])
+        else f"PARTIAL: {finished} of {len(manifest['cells'])} cells finished"
+    )
+    out = Path(args.output)
+    lines = [
+        f"# Reproduction: `{manifest.get('config_file')}` ({status})",
+        "",
+        "PEFTDebias (Agarwal et al., EMNLP 2023) re-run end to end with this package on the "
+        "data available offline and the embedded default model, next to the paper's numbers "
+        "(BERT-base, GPU, full data). Generated by `python bench/results_md.py`; the full "
+        f"report with CSVs and plots is in [`{args.report}/`]({args.report}/report.md).",
+        "",
+        "## Setup",
+        "",
+        f"- command: `peftdebias run {manifest.get('config_file')} --data-dir ../shared/data "
+        f"--output {args.run}`, then `python bench/results_md.py`;",
+        f"- model: `{config['model']}` (all-MiniLM-L6-v2, 22.7M parameters; its masked-LM "
+        "head is not shipped and is warmed up on each upstream corpus with the encoder frozen);",
+        f"- hardware: {hardware()};",
+        "- libraries: " + ", ".join(f"{k} {v}" for k, v in manifest["versions"].items()) + ";",
+        f"- code: commit {git.get('commit', '?')[:10]}"
+        + (" (dirty)" if git.get("dirty") else "")
+        + ";",
+        f"- seeds: downstream {config['seeds']}; upstream modules and intrinsic scores: seed "
+        f"{config['seeds'][0]} (one module per method and axis, as in the paper);",
+        "- upstream: "
+        + json.dumps(config["upstream"]["options"])
+        + f" (preset `{config['upstream']['preset']}`; overrides "
+        + json.dumps(config["upstream"].get("method_overrides", {}))
+        + ");",
+        "- downstream: "
+        + json.dumps(config["downstream"]["options"])
+        + f" (preset `{config['downstream']['preset']}`);",
+        "- intrinsic: "
+        + ", ".join(config["intrinsic"]["benchmarks"])
+        + " "
+        + json.dumps(config["intrinsic"].get("options", {}))
+        + ";",
+        *timing(collected),
+        "",
+        "Cells marked `*` differ from FT with p < 0.05 (paired t-test over seeds); values are "
+        "mean ± sample std (number of seeds). Acc and F1 are in percent like the paper's. "
+        "FPRD: our definition (sum over identity terms of |FPR_term − FPR| on gold negatives, "
+        "whole-word matching); \"ref.\": the reference code's variant, the scale of the paper's "
+        "FPRD numbers. CrowS/SS: percent, ideal 50; SS LM ideal 100; SEAT ES: mean |effect "
+        "size|.",
+        "",
+        "## Table 1: intrinsic bias after the upstream phase",
+        "",
+        *table1(collected, paper),
+        "† no trained masked-LM head ships with the default model: the base row is scored "
+        "with a randomly initialised head and is not meaningful; module rows use the head "
+        "warmed up in their upstream run.",
+        "",
+        "## Table 2: task performance and extrinsic bias after the downstream phase",
+        "",
+        *table2(collected, paper),
+        "## Plots",
+        "",
+        *plots(report.files[0], out),
+    ]
+    discussion = Path(args.discussion)
+    if discussion.is_file():
+        lines += [discussion.read_text().strip(), ""]
+    with atomic_open(out, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines))
+    print(f"wrote {out} ({status}); report in {args.report}")
+
+
+if __name__ == "__main__":
+    main()
