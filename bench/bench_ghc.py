@@ -101,6 +101,8 @@ def downstream(work: Path, task: str, start: str, seed: int, args) -> dict:
         "accuracy": test["classification"]["accuracy"],
         "fprd": test["fprd"]["fprd"],
         "fprd_iptts": iptts.get("iptts-fprd", {}).get("fprd"),
+        "fprd_ref": test["fprd"]["fprd_reference_code"]["fprd"],
+        "fprd_iptts_ref": iptts.get("fprd", {}).get("fprd_reference_code", {}).get("fprd"),
         "seconds": metrics["seconds"],
     }
     print(json.dumps(row), flush=True)
@@ -114,12 +116,32 @@ def summarise(rows: list[dict]) -> list[dict]:
     table = []
     for (task, start), runs in groups.items():
         entry = {"task": task, "start": start, "seeds": len(runs)}
-        for key in ("macro_f1", "fprd", "fprd_iptts", "seconds"):
+        for key in ("macro_f1", "fprd", "fprd_iptts", "fprd_ref", "fprd_iptts_ref", "seconds"):
             values = [r[key] for r in runs if r[key] is not None]
             entry[key] = statistics.mean(values) if values else None
             entry[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else None
         table.append(entry)
     return table
+
+
+def paired_comparison(rows: list[dict], task: str, module: str) -> dict:
+    """Per-seed differences module − FT on ``task``: mean, sample std, paired t-test p."""
+    from scipy import stats
+
+    by_seed = {(r["start"], r["seed"]): r for r in rows if r["task"] == task}
+    seeds = sorted(s for start, s in by_seed if start == module and ("ft", s) in by_seed)
+    differences = {}
+    for key in ("macro_f1", "fprd", "fprd_iptts", "fprd_ref"):
+        ours = [by_seed[(module, s)][key] for s in seeds]
+        ft = [by_seed[("ft", s)][key] for s in seeds]
+        diffs = [a - b for a, b in zip(ours, ft, strict=True)]
+        p = float(stats.ttest_rel(ours, ft).pvalue) if len(seeds) > 1 else None
+        differences[key] = {
+            "mean": statistics.mean(diffs),
+            "std": statistics.stdev(diffs) if len(diffs) > 1 else 0.0,
+            "p": p,
+        }
+    return {"module": module, "seeds": len(seeds), "differences": differences}
 
 
 def markdown(result: dict) -> str:
@@ -148,14 +170,26 @@ def markdown(result: dict) -> str:
         "",
         "## Downstream (test split; mean ± std over seeds)",
         "",
-        "| task | start | seeds | macro-F1 | FPRD | FPRD IPTTS | s |",
-        "|---|---|---|---|---|---|---|",
+        "| task | start | seeds | macro-F1 | FPRD | FPRD IPTTS | FPRD ref. | FPRD IPTTS ref. | s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for e in result["summary"]:
         lines.append(
             f"| {e['task']} | {e['start']} | {e['seeds']} | {cell(e, 'macro_f1')} "
-            f"| {cell(e, 'fprd')} | {cell(e, 'fprd_iptts')} | {e['seconds']:.0f} |"
+            f"| {cell(e, 'fprd')} | {cell(e, 'fprd_iptts')} | {cell(e, 'fprd_ref')} "
+            f"| {cell(e, 'fprd_iptts_ref')} | {e['seconds']:.0f} |"
         )
+    paired = result["paired"]
+    lines += [
+        "",
+        f"## {paired['module']} vs FT on GHC, paired by seed ({paired['seeds']} seeds)",
+        "",
+        "| metric | mean difference (module − FT) ± std | paired t-test p |",
+        "|---|---|---|",
+    ]
+    for key, d in paired["differences"].items():
+        p = "n/a" if d["p"] is None else f"{d['p']:.3g}"
+        lines.append(f"| {key} | {d['mean']:+.4f} ± {d['std']:.4f} | {p} |")
     lines += ["", f"Settings: {json.dumps(result['settings'])}", ""]
     return "\n".join(lines)
 
@@ -188,6 +222,7 @@ def main() -> None:
     for task in ("stormfront", "founta"):
         rows += [downstream(work, task, start, 1, args) for start in ("ft", *MODULES)]
     result = {
+        "paired": paired_comparison(rows, "ghc", best),
         "settings": {k: v for k, v in vars(args).items() if k != "work"}
         | {
             "model": "minilm",
