@@ -257,6 +257,35 @@ def test_sft_density_and_layer_norm(tiny_bert):
     assert not any("LayerNorm" in n for n in method.module_state_dict(model))
 
 
+def test_sft_calibration_freezes_the_tied_decoder(tiny_bert):
+    """Phase 1 trains the word embeddings from the input side only: rows of tokens that never
+    occur get no update, so the selection cannot fall on them, and the tie is restored."""
+    model = AutoModelForMaskedLM.from_pretrained(tiny_bert)
+    decoder_before = model.get_output_embeddings().weight.detach().clone()
+    seen = set()
+
+    def train(m):
+        m.train()
+        params = [p for p in m.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(params, lr=1e-2)
+        for step in range(3):
+            batch = _batch(step)
+            seen.update(batch["input_ids"].flatten().tolist())
+            m(**batch).loss.backward()
+            assert torch.equal(m.get_output_embeddings().weight, decoder_before)
+            optimizer.step()
+            optimizer.zero_grad()
+
+    method = get_method("sft", density=0.01)
+    method.calibrate(model, train)
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    hidden = model.config.hidden_size
+    rows = set((method._indices.get("embeddings.word_embeddings.weight", torch.tensor([]))
+                // hidden).tolist())  # fmt: skip
+    assert rows <= seen
+    assert len(method._indices) > 1  # the transformer layers get entries too
+
+
 def test_lora_targets_deberta_v2():
     config = DebertaV2Config(
         vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=4,

@@ -2,7 +2,11 @@
 
 1. :meth:`SftMethod.calibrate`: fine-tune the whole backbone with the upstream objective
    (``train_fn``), keep the ``density`` fraction of backbone entries with the largest
-   |theta_trained - theta_0| (one global top-k), and reset every parameter to theta_0.
+   |theta_trained - theta_0| (one global top-k), and reset every parameter to theta_0. An
+   output projection tied to the input embeddings is untied and frozen for this phase (the
+   reference's ``--freeze_decoder``): otherwise every vocabulary row gets a gradient through
+   the softmax at every step, Adam moves them all, the top-k lands entirely in the word
+   embeddings, and the phase-2 difference (input side only) barely changes the model.
 2. :meth:`~peftdebias.methods.base.DebiasMethod.attach`: each selected tensor W is
    re-parametrised as W_0 + scatter(idx, v) (``torch.nn.utils.parametrize``) with W_0 frozen and
    only the k values v trainable, so unselected entries stay bit-identical.
@@ -108,6 +112,10 @@ class SftMethod(DebiasMethod):
                 p.requires_grad_(False)
         for p in maskable.values():
             p.requires_grad_(True)
+        output, tied = model.get_output_embeddings(), None
+        if output is not None and output.weight is model.get_input_embeddings().weight:
+            tied = output.weight
+            output.weight = nn.Parameter(tied.detach().clone(), requires_grad=False)
         try:
             train_fn(model)
             start = {id(p): initial[n] for n, p in params.items()}
@@ -115,6 +123,8 @@ class SftMethod(DebiasMethod):
             total = sum(d.numel() for d in deltas.values())
             self._indices = top_k_indices(deltas, max(1, round(self.config.density * total)))
         finally:
+            if tied is not None:
+                output.weight = tied
             with torch.no_grad():
                 for n, p in params.items():
                     p.copy_(initial[n])
