@@ -183,10 +183,14 @@ def test_killed_process_cell_is_rerun_from_scratch(grid, tmp_path):
     (out / victim / "stray.tmp").write_text("x")
     manifest = _manifest(out)
     manifest["cells"][victim]["status"] = "running"
+    manifest["runs"].append({"started": "x", "ended": None, "pid": 1, "status": "running"})
     (out / "manifest.json").write_text(json.dumps(manifest))
     again = Recorder()
     assert run_experiment(grid.config, out, cell_runner=again).ok
     assert again.ran == [victim]  # its dependants stay finished: their results exist
+    runs = _manifest(out)["runs"]
+    assert [r["status"] for r in runs[-2:]] == ["killed", "finished"]
+    assert _manifest(out)["cells"][victim]["run"] == len(runs) - 1  # which invocation ran it
     assert not (out / victim / "stray.tmp").exists()
     assert (out / victim / "debias.json").is_file()
 

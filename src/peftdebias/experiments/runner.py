@@ -196,7 +196,14 @@ class Runner:
                     "git": git_commit(),
                 }
             )
-            run_record = {"started": now(), "ended": None, "pid": os.getpid(), "status": "running"}
+            # we hold the folder's lock: an earlier invocation still "running" was killed
+            for stale in self.manifest["runs"]:
+                if stale["status"] == "running":
+                    stale["status"] = "killed"
+            run_record = {
+                "started": now(), "ended": None, "pid": os.getpid(), "status": "running",
+                "git": self.manifest["git"],
+            }  # fmt: skip
             self.manifest["runs"].append(run_record)
             # cells of the current config only (folders of others stay on disk, untouched)
             old = self.manifest["cells"]
@@ -239,7 +246,7 @@ class Runner:
         started = time.time()
         record.update(
             status="running", started=now(), ended=None, error=None,
-            attempts=record.get("attempts", 0) + 1,
+            attempts=record.get("attempts", 0) + 1, run=len(self.manifest["runs"]) - 1,
         )  # fmt: skip
         self._save()
         logger.info("cell %s: running", cell.id)
