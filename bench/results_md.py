@@ -94,14 +94,14 @@ def timing(collected: Collected) -> list[str]:
     for cell in manifest["cells"].values():
         if cell["status"] == "finished" and cell.get("seconds") is not None:
             by_kind.setdefault(cell["kind"], []).append(cell["seconds"])
-    wall = 0.0
-    for run in manifest["runs"]:
-        if run.get("ended"):
-            started, ended = (datetime.fromisoformat(run[k]) for k in ("started", "ended"))
-            wall += (ended - started).total_seconds()
+    ends = [c["ended"] for c in manifest["cells"].values() if c.get("ended")]
+    first = datetime.fromisoformat(manifest["runs"][0]["started"])
+    span = (datetime.fromisoformat(max(ends)) - first).total_seconds() if ends else 0.0
+    total = sum(sum(seconds) for seconds in by_kind.values())
     lines = [
-        f"- wall time of the `peftdebias run` invocations: {wall / 3600:.2f} h "
-        f"({len(manifest['runs'])} invocation(s));"
+        f"- compute: {total / 3600:.2f} h in finished cells; {span / 3600:.2f} h from the first "
+        f"start to the last cell's end ({len(manifest['runs'])} invocations of `peftdebias run`, "
+        "sharing the 2 cores with other jobs at times);"
     ]
     for kind, seconds in sorted(by_kind.items()):
         lines.append(
