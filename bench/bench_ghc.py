@@ -32,7 +32,8 @@ def upstream(work: Path, method: str, args) -> dict:
 
     out = work / "upstream" / method
     if not (out / "debias.json").is_file():
-            train_upstream(
+        started = time.time()
+        train_upstream(
             UpstreamConfig(
                 axis="group",
                 corpus="ghc",
