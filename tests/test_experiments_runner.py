@@ -13,12 +13,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 from scipy import stats
+from transformers import AutoModel
 
 from peftdebias.cli import main
 from peftdebias.errors import OutputExistsError
 from peftdebias.experiments import from_dict, run_cell, run_experiment
 from peftdebias.experiments.report import Stat, paired_p_value
+from peftdebias.testing import minilm_tokenizer, tiny_config
 
 FAIL = "downstream/toy-task/ft/s2"
 CELLS = [
@@ -306,6 +309,8 @@ def test_paired_t_test_by_hand():
 
 
 def test_intrinsic_cells_base_module_and_full_debias_make_table1(tiny_bert, data_dir, tmp_path):
+    """On a model shipped with an MLM head: the head-only cell is skipped (it would repeat the
+    base row)."""
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("he said she was right.\nthe man and the woman met his sister.\n" * 10)
     config = from_dict(
@@ -347,3 +352,37 @@ def test_intrinsic_cells_base_module_and_full_debias_make_table1(tiny_bert, data
     )
     table = (out / "report.md").read_text()
     assert "| model | gender SS LM | gender SS | gender CrowS | gender SEAT ES |" in table
+    head = json.loads((out / "intrinsic/head-gender-corpus/intrinsic.json").read_text())
+    assert head["head_from"] is None
+
+
+def test_headless_model_gets_a_warmed_up_head_reference_row(data_dir, tmp_path):
+    model = tmp_path / "headless"
+    torch.manual_seed(0)
+    AutoModel.from_config(tiny_config("bert")).save_pretrained(model)  # encoder only
+    minilm_tokenizer().save_pretrained(model)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("he said she was right.\nthe man and the woman met his sister.\n" * 10)
+    config = from_dict(
+        {
+            "name": "headless",
+            "model": str(model),
+            "data_dir": str(data_dir),
+            "upstream": {
+                "methods": ["lora"],
+                "modules": [{"axis": "gender", "corpus": str(corpus)}],
+                "options": {"max_steps": 1, "eval_steps": 1, "batch_size": 4, "max_length": 16,
+                            "head_warmup_steps": 2},
+            },
+            "intrinsic": {"benchmarks": ["crows"]},
+        }
+    )  # fmt: skip
+    out = tmp_path / "run"
+    assert run_experiment(config, out).ok
+    head = json.loads((out / "intrinsic/head-gender-corpus/intrinsic.json").read_text())
+    assert head["head_from"].endswith("upstream/lora-gender-corpus-s42") and not head["debias"]
+    assert head["bias_types"]["gender"]["mlm_head"] == {"trained": True}
+    assert main(["report", str(out)]) == 0
+    rows = [r["row"] for r in csv.DictReader((out / "table1_intrinsic.csv").open())]
+    assert rows == ["headless (no module)", "headless (warmed-up head, no module)", "LoRA"]
+    assert "| headless (no module) † |" in (out / "report.md").read_text()

@@ -142,6 +142,17 @@ def test_missing_head_is_warmed_up_on_original_text(tmp_path, corpus):
         expected = load_module(AutoModelForMaskedLM.from_pretrained(folder), result.output)
         load_head(expected, result.output / "mlm_head.safetensors")
         torch.testing.assert_close(lm(**batch).logits, expected(**batch).logits)
+    # head_from: the warmed-up head on the base model, without the module
+    head_only, _, head_missing = load_debiased_lm(str(folder), head_from=result.output)
+    assert head_missing == [] and not hasattr(head_only, "peft_config")
+    for name, tensor in mlm_head(head_only).named_parameters():
+        torch.testing.assert_close(tensor, warmed[name])
+    base_only = AutoModelForMaskedLM.from_pretrained(folder)
+    load_head(base_only, result.output / "mlm_head.safetensors")
+    with torch.no_grad():
+        torch.testing.assert_close(head_only(**batch).logits, base_only(**batch).logits)
+    with pytest.raises(ConfigError, match=r"no mlm_head\.safetensors"):
+        load_debiased_lm(str(folder), head_from=tmp_path)
     reloaded = load_module(AutoModelForMaskedLM.from_pretrained(folder), result.output)
     state = {
         k.replace(".base_layer", ""): v for k, v in reloaded.get_base_model().state_dict().items()

@@ -388,18 +388,28 @@ def load_debiased_lm(
     model: str = "minilm",
     debias: str | os.PathLike | None = None,
     full_debias: str | os.PathLike | None = None,
+    head_from: str | os.PathLike | None = None,
 ):
     """``(masked LM, tokenizer, missing MLM-head keys)`` of ``model``, of ``model`` with the
     upstream module in ``debias`` attached, or of the Full-Debias model in ``full_debias``.
 
     A module trained on a base model without an MLM head carries the head it warmed up
     (``mlm_head.safetensors``); it is loaded too, so intrinsic scores use the same trained
-    head the module was trained with, and no head key counts as missing.
+    head the module was trained with, and no head key counts as missing. ``head_from``
+    loads only that head from a module folder, not the module: the base model's reference
+    row for such modules.
     """
     from .methods import load_module
 
     source = str(full_debias) if full_debias else model
     lm, missing = load_masked_lm(source)
+    if head_from:
+        head = Path(head_from) / HEAD_FILE
+        if not head.is_file():
+            raise ConfigError(f"--head-from {head_from}: no {HEAD_FILE} (the module's base "
+                              "model had a trained MLM head, so none was warmed up)")  # fmt: skip
+        load_head(lm, head)
+        missing = []
     if debias:
         head = Path(debias) / HEAD_FILE
         if head.is_file():

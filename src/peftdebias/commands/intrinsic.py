@@ -22,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="fully fine-tuned (Full-Debias) model folder, evaluated instead of --model",
     )
+    which.add_argument(
+        "--head-from",
+        metavar="DIR",
+        help="load only the MLM head warmed up in this upstream module folder onto --model "
+        "(the no-module reference for a model shipped without a trained head)",
+    )
     parser.add_argument(
         "--benchmarks",
         default="crows,stereoset,seat",
@@ -91,13 +97,16 @@ def _intrinsic(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     output = prepare_output_dir(args.output, args.overwrite)
-    model, tokenizer, missing = load_debiased_lm(args.model, args.debias, args.full_debias)
+    model, tokenizer, missing = load_debiased_lm(
+        args.model, args.debias, args.full_debias, args.head_from
+    )
     result = evaluate_intrinsic(model, tokenizer, config, args.data_dir, missing)
     details = result.pop("details")
     result = {
         "model": args.model,
         "debias": args.debias,
         "full_debias": args.full_debias,
+        "head_from": args.head_from,
         **result,
     }
     for name, rows in details.items():

@@ -82,6 +82,24 @@ def plan(config: ExperimentConfig) -> list[Cell]:
             bias_types = sorted({intr.bias_type(a) for a in axes}) if axes else [None]
             params = {**common, "method": "base", "bias_types": bias_types}
             cells.append(Cell("intrinsic/base", "intrinsic", params))
+            # the base model with the MLM head warmed up for each module group (no module):
+            # the reference row of those modules when the model ships without a trained head
+            heads: dict[str, tuple[str, dict[str, Any]]] = {}
+            for mid, up_params in modules:
+                if up_params["method"] != "full":
+                    heads.setdefault(up_params["module"], (mid, up_params))
+            for label, (mid, up_params) in heads.items():
+                params = {
+                    **common,
+                    "method": "head",
+                    "axis": up_params["axis"],
+                    "module": label,
+                    "seed": up_params["seed"],
+                    "bias_types": [intr.bias_type(up_params["axis"])],
+                }
+                cells.append(
+                    Cell(f"intrinsic/head-{label}", "intrinsic", params, (f"upstream/{mid}",))
+                )
         for mid, up_params in modules:
             params = {
                 **common,
@@ -213,18 +231,25 @@ def _downstream(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) 
 
 def _intrinsic(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -> dict[str, Any]:
     """CrowS-Pairs / StereoSet / SEAT for each bias type of the cell, as ``peftdebias
-    intrinsic`` does: the base model, base + module, or the Full-Debias model."""
+    intrinsic`` does: the base model, the base model with a module's warmed-up head only,
+    base + module, or the Full-Debias model."""
     from ..intrinsic import IntrinsicConfig, evaluate_intrinsic
     from ..io import write_json, write_jsonl
-    from ..upstream import load_debiased_lm
+    from ..upstream import HEAD_FILE, load_debiased_lm
 
     p = cell.params
     module = root / cell.needs[0] if cell.needs else None
     full = module is not None and p["method"] == "full"
+    head = module if p["method"] == "head" else None
+    if head is not None and not (head / HEAD_FILE).is_file():
+        # the base model has a trained head: this row would repeat intrinsic/base
+        write_json(folder / INTRINSIC_FILE, {"model": p["model"], "head_from": None})
+        return {"skipped": "the base model has a trained MLM head"}
     model, tokenizer, missing = load_debiased_lm(
         p["model"],
-        debias=None if full or module is None else module,
+        debias=None if full or head or module is None else module,
         full_debias=module if full else None,
+        head_from=head,
     )
     results: dict[str, Any] = {}
     for bias_type in p["bias_types"]:
@@ -240,8 +265,9 @@ def _intrinsic(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -
         results[bias_type or "all"] = result
     record = {
         "model": p["model"],
-        "debias": None if full or module is None else str(module),
+        "debias": None if full or head or module is None else str(module),
         "full_debias": str(module) if full else None,
+        "head_from": str(head) if head else None,
         "bias_types": results,
     }
     write_json(folder / INTRINSIC_FILE, record)

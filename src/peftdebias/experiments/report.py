@@ -176,11 +176,14 @@ def collect(root: str | os.PathLike) -> Collected:
                     columns.setdefault(column, Stat()).values[p["seed"]] = float(value)
         elif c["kind"] == "intrinsic":
             record = _read_json(root / cid / "intrinsic.json")
-            label = (
-                f"{Path(p['model']).name} (no module)"
-                if p["method"] == "base"
-                else _row_label(p, ambiguous, p.get("axis", ""))
-            )
+            if "bias_types" not in record:  # a head-only cell of a model with a trained head
+                continue
+            if p["method"] == "base":
+                label = f"{Path(p['model']).name} (no module)"
+            elif p["method"] == "head":
+                label = f"{Path(p['model']).name} (warmed-up head, no module)"
+            else:
+                label = _row_label(p, ambiguous, p.get("axis", ""))
             row = out.intrinsic.setdefault(label, {})
             seed = p.get("seed") or 0
             for bias_type, result in record["bias_types"].items():
@@ -224,7 +227,7 @@ def _fmt(stat: Stat | None, marker: str = "") -> str:
 def _sorted_rows(labels, collected: Collected) -> list[str]:
     def key(label: str) -> tuple[int, str]:
         base = label.split(" (")[0]
-        return (collected.row_order.get(base, 99) if "(no module)" not in label else -1, label)
+        return (collected.row_order.get(base, 99) if "no module)" not in label else -1, label)
 
     return sorted(labels, key=key)
 
@@ -396,7 +399,9 @@ def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
         if collected.untrained_head_rows:
             lines += [
                 "† the model's masked-LM head is untrained (e.g. MiniLM): CrowS-Pairs and "
-                "StereoSet scores of this row are NOT meaningful.",
+                'StereoSet scores of this row are NOT meaningful; the "warmed-up head, no '
+                'module" row (the head each upstream run trained first, without the module) '
+                "is the reference for the module rows.",
                 "",
             ]
     if t2_lines:
