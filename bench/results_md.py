@@ -112,42 +112,35 @@ def timing(collected: Collected) -> list[str]:
 
 
 def table1(collected: Collected, paper: dict) -> list[str]:
-    base = next((label for label in collected.intrinsic if "(no module)" in label), None)
+    """Per bias type: our rows next to the paper's. The paper's BERT row is set against the
+    base model with the warmed-up head and no module (the base row's head is random)."""
+    labels = sorted(collected.intrinsic)
+    base = next((label for label in labels if label.endswith("(no module)")), None)
+    head = next((label for label in labels if label.endswith("head, no module)")), None)
+    rows = [(base, None), (head, "BERT"), *((row, row) for row in ROWS[1:])]
     lines = []
-    for bias_type, axis in (("gender", "gender"), ("race", "race")):
-        block = paper["table1"][axis]
-        corpus = collected.manifest["config"]
+    for bias_type, axis in (("gender", "gender"), ("race", "group")):
+        block = paper["table1"][bias_type]
+        titles = [f"{t} | paper {t}" if t != "SEAT ES" else t for t, _ in INTRINSIC]
         lines += [
             f"### {bias_type} (modules learned on "
-            f"{_module_corpus(corpus, 'gender' if axis == 'gender' else 'group')}; "
-            f"paper: {block['corpus']})",
+            f"{_module_corpus(collected.manifest['config'], axis)}; paper: {block['corpus']})",
             "",
-            "| row | "
-            + " | ".join(f"{t} | paper {t}" if t != "SEAT ES" else t for t, _ in INTRINSIC)
-            + " |",
+            "| row | " + " | ".join(titles) + " |",
             "|---|" + "---|" * (2 * len(INTRINSIC) - 1),
         ]
-        for row in ["BERT", *ROWS[1:]]:
-            label = base if row == "BERT" else row
-            values = collected.intrinsic.get(label, {}) if label else {}
+        for label, paper_row in rows:
+            if label is None:
+                continue
+            values = collected.intrinsic.get(label, {})
             cells = []
             for title, column in INTRINSIC:
                 cells.append(fmt(values.get(f"{bias_type} {column}")))
                 if title != "SEAT ES":
-                    paper_row = "BERT" if row == "BERT" else row
-                    cells.append(
-                        paper_value(
-                            {"rows": block["rows"], "columns": paper["table1"]["columns"]},
-                            paper_row,
-                            title,
-                        )
-                    )
-            name = (
-                f"{label} †"
-                if row == "BERT" and label in collected.untrained_head_rows
-                else (label or row)
-            )
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+                    table = {"rows": block["rows"], "columns": paper["table1"]["columns"]}
+                    cells.append(paper_value(table, paper_row, title) if paper_row else "–")
+            mark = " †" if label in collected.untrained_head_rows else ""
+            lines.append(f"| {label}{mark} | " + " | ".join(cells) + " |")
         lines.append("")
     return lines
 
@@ -281,9 +274,11 @@ def main() -> None:
         "## Table 1: intrinsic bias after the upstream phase",
         "",
         *table1(collected, paper),
-        "† no trained masked-LM head ships with the default model: the base row is scored "
-        "with a randomly initialised head and is not meaningful; module rows use the head "
-        "warmed up in their upstream run.",
+        "† no trained masked-LM head ships with the default model: this row is scored with a "
+        "randomly initialised head and is not meaningful. Every module row uses the head "
+        "warmed up at the start of its upstream run (the same for all methods of a corpus); "
+        'the "warmed-up head, no module" row is that head on the base model, the '
+        "reference the paper's BERT row stands for.",
         "",
         "## Table 2: task performance and extrinsic bias after the downstream phase",
         "",
