@@ -138,3 +138,22 @@ def test_cli_debias_module_and_full_model(tiny_bert, small_data, tmp_path):
     for other in results[1:]:
         assert other["crows"]["metric"] == results[0]["crows"]["metric"]
         assert other["stereoset"]["overall"] == results[0]["stereoset"]["overall"]
+
+
+def test_cli_head_from_scores_the_base_model_with_a_trained_head(
+    headless_model, tiny_bert, small_data, tmp_path
+):
+    """--head-from loads a saved MLM head (here a tiny masked LM's) onto a headless base
+    model: it counts as trained; a folder without a head is a clear error (exit 2)."""
+    from transformers import AutoModelForMaskedLM
+
+    from peftdebias.training.heads import save_head
+
+    donor = tmp_path / "donor"
+    donor.mkdir()
+    save_head(AutoModelForMaskedLM.from_pretrained(tiny_bert), donor / "mlm_head.safetensors")
+    out = tmp_path / "head"
+    assert _run(headless_model, small_data, out, "--head-from", str(donor)) == 0
+    result = json.loads((out / "intrinsic.json").read_text())
+    assert result["mlm_head"] == {"trained": True} and result["head_from"] == str(donor)
+    assert _run(headless_model, small_data, tmp_path / "none", "--head-from", str(tmp_path)) == 2
