@@ -104,10 +104,10 @@ def test_shipped_configs_are_valid_and_plan_the_paper_grid():
     offline = load_config(REPO / "configs" / "offline-cpu.yaml")
     cells = plan(offline)
     kinds = [c.kind for c in cells]
-    # 6 methods x 2 modules x 1 upstream seed; 5 tasks x 3 seeds x (FT + 6 same-axis modules);
-    # intrinsic: base + each module
+    # 6 methods x 2 modules x 1 upstream seed; 4 tasks x 3 seeds x (FT + 6 same-axis modules);
+    # intrinsic: base, base + warmed-up head per module group, each module
     assert (kinds.count("upstream"), kinds.count("downstream"), kinds.count("intrinsic")) == (
-        12, 5 * 3 * 7, 13,
+        12, 4 * 3 * 7, 1 + 2 + 12,
     )  # fmt: skip
     assert len({c.id for c in cells}) == len(cells)
     paper = load_config(REPO / "configs" / "paper.yaml")

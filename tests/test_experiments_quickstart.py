@@ -24,6 +24,7 @@ def test_quickstart_config_is_the_issue_setup():
         "downstream/ghc/ft/s42",
         "downstream/ghc/lora-group-ghc-s42/s42",
         "intrinsic/base",
+        "intrinsic/head-group-ghc",  # MiniLM's warmed-up head without the module
         "intrinsic/lora-group-ghc-s42",
         "upstream/lora-group-ghc-s42",
     ]
@@ -36,6 +37,7 @@ def test_quickstart_config_is_the_issue_setup():
     ]
     assert cells["intrinsic/lora-group-ghc-s42"].params["bias_types"] == ["race"]
     assert cells["intrinsic/lora-group-ghc-s42"].params["benchmarks"] == ["crows"]
+    assert cells["intrinsic/head-group-ghc"].needs == ("upstream/lora-group-ghc-s42",)
     assert cells["downstream/ghc/ft/s42"].params["options"]["max_iptts_examples"] == 2000
 
 

@@ -308,27 +308,34 @@ def test_paired_t_test_by_hand():
     assert Stat({1: 0.3}).std is None
 
 
+def _intrinsic_grid(model, data_dir, folder, methods, intrinsic, **options):
+    """A one-module gender grid on a tiny corpus with the given intrinsic section."""
+    corpus = folder / "corpus.txt"
+    corpus.write_text("he said she was right.\nthe man and the woman met his sister.\n" * 10)
+    return from_dict(
+        {
+            "name": "intrinsic",
+            "model": str(model),
+            "data_dir": str(data_dir),
+            "upstream": {
+                "methods": methods,
+                "modules": [{"axis": "gender", "corpus": str(corpus)}],
+                "options": {"max_steps": 1, "eval_steps": 1, "batch_size": 4, "max_length": 16,
+                            **options},
+            },
+            "intrinsic": intrinsic,
+        }
+    )  # fmt: skip
+
+
 def test_intrinsic_cells_base_module_and_full_debias_make_table1(tiny_bert, data_dir, tmp_path):
     """On a model shipped with an MLM head: the head-only cell is skipped (it would repeat the
     base row)."""
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("he said she was right.\nthe man and the woman met his sister.\n" * 10)
-    config = from_dict(
-        {
-            "name": "intrinsic",
-            "model": str(tiny_bert),
-            "data_dir": str(data_dir),
-            "upstream": {
-                "methods": ["lora", "full"],
-                "modules": [{"axis": "gender", "corpus": str(corpus)}],
-                "options": {"max_steps": 1, "eval_steps": 1, "batch_size": 4, "max_length": 16},
-            },
-            "intrinsic": {
-                "benchmarks": ["crows", "stereoset", "seat"],
-                "options": {"seat_samples": 200, "seat_tests": ["sent-weat6", "sent-weat7"]},
-            },
-        }
-    )
+    config = _intrinsic_grid(
+        tiny_bert, data_dir, tmp_path, ["lora", "full"],
+        {"benchmarks": ["crows", "stereoset", "seat"],
+         "options": {"seat_samples": 200, "seat_tests": ["sent-weat6", "sent-weat7"]}},
+    )  # fmt: skip
     out = tmp_path / "run"
     assert run_experiment(config, out).ok
     full = json.loads((out / "intrinsic/full-gender-corpus-s42/intrinsic.json").read_text())
@@ -361,22 +368,9 @@ def test_headless_model_gets_a_warmed_up_head_reference_row(data_dir, tmp_path):
     torch.manual_seed(0)
     AutoModel.from_config(tiny_config("bert")).save_pretrained(model)  # encoder only
     minilm_tokenizer().save_pretrained(model)
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("he said she was right.\nthe man and the woman met his sister.\n" * 10)
-    config = from_dict(
-        {
-            "name": "headless",
-            "model": str(model),
-            "data_dir": str(data_dir),
-            "upstream": {
-                "methods": ["lora"],
-                "modules": [{"axis": "gender", "corpus": str(corpus)}],
-                "options": {"max_steps": 1, "eval_steps": 1, "batch_size": 4, "max_length": 16,
-                            "head_warmup_steps": 2},
-            },
-            "intrinsic": {"benchmarks": ["crows"]},
-        }
-    )  # fmt: skip
+    config = _intrinsic_grid(
+        model, data_dir, tmp_path, ["lora"], {"benchmarks": ["crows"]}, head_warmup_steps=2
+    )
     out = tmp_path / "run"
     assert run_experiment(config, out).ok
     head = json.loads((out / "intrinsic/head-gender-corpus/intrinsic.json").read_text())
