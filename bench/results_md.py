@@ -23,7 +23,6 @@ from peftdebias.experiments.report import (
     SIGNIFICANCE,
     Collected,
     Stat,
-    collect,
     paired_p_value,
     write_report,
 )
@@ -56,7 +55,7 @@ TASKS = {
         [("F1", "task", 100, None), ("F/M", "GAP F/M", 1, None)],
     ),
 }
-INTRINSIC = [("SS LM", "SS LM"), ("SS", "SS"), ("CrowS", "CrowS"), ("SEAT ES", "SEAT ES")]
+INTRINSIC = ["SS LM", "SS", "CrowS", "SEAT ES"]  # Table 1 columns (paper: all but SEAT)
 
 
 def fmt(stat: Stat | None, scale: float = 1, marker: str = "") -> str:
@@ -120,25 +119,24 @@ def table1(collected: Collected, paper: dict) -> list[str]:
     rows = [(base, None), (head, "BERT"), *((row, row) for row in ROWS[1:])]
     lines = []
     for bias_type, axis in (("gender", "gender"), ("race", "group")):
-        block = paper["table1"][bias_type]
-        titles = [f"{t} | paper {t}" if t != "SEAT ES" else t for t, _ in INTRINSIC]
+        block = {**paper["table1"][bias_type], "columns": paper["table1"]["columns"]}
+        titles = [f"{t} | paper {t}" if t in block["columns"] else t for t in INTRINSIC]
         lines += [
             f"### {bias_type} (modules learned on "
             f"{_module_corpus(collected.manifest['config'], axis)}; paper: {block['corpus']})",
             "",
             "| row | " + " | ".join(titles) + " |",
-            "|---|" + "---|" * (2 * len(INTRINSIC) - 1),
+            "|---|" + "---|" * (len(INTRINSIC) + len(block["columns"])),
         ]
         for label, paper_row in rows:
             if label is None:
                 continue
             values = collected.intrinsic.get(label, {})
             cells = []
-            for title, column in INTRINSIC:
+            for column in INTRINSIC:
                 cells.append(fmt(values.get(f"{bias_type} {column}")))
-                if title != "SEAT ES":
-                    table = {"rows": block["rows"], "columns": paper["table1"]["columns"]}
-                    cells.append(paper_value(table, paper_row, title) if paper_row else "–")
+                if column in block["columns"]:
+                    cells.append(paper_value(block, paper_row, column) if paper_row else "–")
             mark = " †" if label in collected.untrained_head_rows else ""
             lines.append(f"| {label}{mark} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -198,11 +196,15 @@ def table2(collected: Collected, paper: dict) -> list[str]:
     return lines
 
 
-def plots(report_md: Path, results_md: Path) -> list[str]:
+def plots(made: list[tuple[Path, str]], results_md: Path) -> list[str]:
     lines = []
-    for caption, target in re.findall(r"!\[(.+?)\]\((.+?)\)", report_md.read_text()):
-        path = os.path.relpath(report_md.parent / target, results_md.parent)
-        lines += [f"![{caption}]({path})", "", f"*{caption}*", ""]
+    for path, caption in made:
+        lines += [
+            f"![{caption}]({os.path.relpath(path, results_md.parent)})",
+            "",
+            f"*{caption}*",
+            "",
+        ]
     return lines
 
 
@@ -216,7 +218,7 @@ def main() -> None:
 
     paper = json.loads((HERE / "paper_numbers.json").read_text())
     report = write_report(args.run, output=args.report)
-    collected = collect(args.run)
+    collected = report.collected
     manifest = collected.manifest
     cells = manifest["cells"].values()
     finished = sum(c["status"] == "finished" for c in cells)
@@ -285,7 +287,7 @@ def main() -> None:
         *table2(collected, paper),
         "## Plots",
         "",
-        *plots(report.files[0], out),
+        *plots(report.plots, out),
     ]
     discussion = Path(args.discussion)
     if discussion.is_file():

@@ -272,7 +272,7 @@ def test_cli_nli_task_scores_bias_nli_pairs(tiny_bert, data_dir, tmp_path, capsy
     assert main(["metrics", "--predictions", str(out / "predictions-bias-nli.jsonl")]) == 0
 
 
-def test_no_bias_nli_for_non_nli_tasks_or_when_disabled(tiny_bert, data_dir, tmp_path):
+def test_bias_nli_can_be_disabled(tiny_bert, data_dir, tmp_path):
     result = train_downstream(
         DownstreamConfig(task="snli", output=str(tmp_path / "snli"), model=str(tiny_bert),
                          baseline="ft", bias_nli=False, data_dir=str(data_dir), **SMALL)

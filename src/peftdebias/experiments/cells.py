@@ -245,11 +245,9 @@ def _intrinsic(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -
         # the base model has a trained head: this row would repeat intrinsic/base
         write_json(folder / INTRINSIC_FILE, {"model": p["model"], "head_from": None})
         return {"skipped": "the base model has a trained MLM head"}
+    debias = None if full or head else module
     model, tokenizer, missing = load_debiased_lm(
-        p["model"],
-        debias=None if full or head or module is None else module,
-        full_debias=module if full else None,
-        head_from=head,
+        p["model"], debias=debias, full_debias=module if full else None, head_from=head
     )
     results: dict[str, Any] = {}
     for bias_type in p["bias_types"]:
@@ -265,7 +263,7 @@ def _intrinsic(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -
         results[bias_type or "all"] = result
     record = {
         "model": p["model"],
-        "debias": None if full or head or module is None else str(module),
+        "debias": str(debias) if debias else None,
         "full_debias": str(module) if full else None,
         "head_from": str(head) if head else None,
         "bias_types": results,

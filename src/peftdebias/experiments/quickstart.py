@@ -161,7 +161,7 @@ def quickstart(
     >>> result = quickstart(data_dir="../shared/data")   # doctest: +SKIP
     >>> print(result.table)                               # doctest: +SKIP
     """
-    from .report import collect, table1, table2, write_report
+    from .report import table1, table2, write_report
     from .runner import run_experiment
 
     sizes = sizes or QuickstartSizes()
@@ -170,14 +170,13 @@ def quickstart(
     config = quickstart_config(model, str(found) if found else None, sizes)
     result = run_experiment(config, output)
     report = write_report(output)
-    collected = collect(output)
-    t2, _, _ = table2(collected)
-    t1, _ = table1(collected)
+    t2, _, _ = table2(report.collected)
+    t1, _ = table1(report.collected)
     failed = {
         cid: c.get("error") for cid, c in result.manifest["cells"].items()
         if c["status"] != "finished"
     }  # fmt: skip
-    plots = [p for p in report.files if p.suffix == ".png"]
+    plots = [path for path, _ in report.plots]
     return QuickstartResult(
         Path(output), "\n".join([*t2, "", *t1]), report.files[0], plots, sizes, failed
     )

@@ -329,10 +329,13 @@ def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> No
 
 @dataclass
 class Report:
-    """What :func:`write_report` wrote: the markdown text and the files."""
+    """What :func:`write_report` wrote: the markdown text, the files, the results it read and
+    the plots with their captions."""
 
     markdown: str
     files: list[Path]
+    collected: Collected
+    plots: list[tuple[Path, str]]
 
 
 def write_report(
@@ -364,7 +367,7 @@ def write_report(
     with atomic_open(out / "report.md", "w", encoding="utf-8") as handle:
         handle.write(markdown)
     files.insert(0, out / "report.md")
-    return Report(markdown, files)
+    return Report(markdown, files, collected, plots)
 
 
 def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
