@@ -68,6 +68,17 @@ class _PromptModel(PeftModelForFeatureExtraction):
             kwargs["token_type_ids"] = torch.cat((zeros, token_type_ids), dim=1)
 
 
+# transformers 5.24 renamed the encoders' ``past_key_values`` argument to ``cache`` (the old
+# name is still accepted and mapped, which is what peft's prefix tuning passes)
+CACHE_ARGUMENTS = ("past_key_values", "cache")
+
+
+def accepts_key_value_cache(encoder: nn.Module) -> bool:
+    """Whether ``encoder.forward`` takes cached keys/values, which prefix tuning feeds."""
+    parameters = inspect.signature(encoder.forward).parameters
+    return any(name in parameters for name in CACHE_ARGUMENTS)
+
+
 def _json_ready(value: Any) -> Any:
     """peft configs hold sets and enums; make them JSON values (sorted lists, strings)."""
     if isinstance(value, dict):
@@ -90,12 +101,13 @@ class PeftMethod(DebiasMethod):
 
     def _wrap(self, model: PreTrainedModel, config: PeftConfig) -> nn.Module:
         if config.is_prompt_learning:
-            if config.peft_type == PeftType.PREFIX_TUNING and "past_key_values" not in (
-                inspect.signature(backbone(model).forward).parameters
+            if config.peft_type == PeftType.PREFIX_TUNING and not accepts_key_value_cache(
+                backbone(model)
             ):
                 raise ConfigError(
-                    f"method '{self.name}' needs an encoder that accepts past_key_values; "
-                    f"{type(backbone(model)).__name__} does not (use 'prompt' or 'lora')"
+                    f"method '{self.name}' needs an encoder that accepts past_key_values "
+                    f"(or cache); {type(backbone(model)).__name__} does not "
+                    "(use 'prompt' or 'lora')"
                 )
             config.task_type = TaskType.FEATURE_EXTRACTION
             return _PromptModel(model, config)
