@@ -19,7 +19,8 @@ from peftdebias.downstream import (
     train_downstream,
 )
 from peftdebias.errors import ConfigError, DataError, OutputExistsError
-from peftdebias.tasks import TASKS, mark_coreference
+from peftdebias.models import load_tokenizer
+from peftdebias.tasks import MARKS, TASKS, crop_to_mentions, mark_coreference
 from peftdebias.testing import save_tiny_model
 from peftdebias.upstream import UpstreamConfig, train_upstream
 
@@ -201,6 +202,38 @@ def test_gap_marks_pronoun_and_candidates():
         "pronoun_offset": 21,
     }
     assert mark_coreference(row) == "[A] Anna [/A] met [B] Bea [/B] because <P> she </P> was late."
+
+
+def test_gap_crop_keeps_every_mark_within_max_length(data_dir):
+    from peftdebias.data import load
+
+    tokenizer, max_length = load_tokenizer("minilm"), 64
+    rows = load("gap", "test", data_dir).select(range(300))
+    texts = [mark_coreference(row) for row in rows]
+    cropped = [crop_to_mentions(text, tokenizer, max_length) for text in texts]
+
+    def kept(text: str) -> bool:
+        ids = tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
+        decoded = tokenizer.decode(ids).replace(" ", "")
+        return all(mark.strip().lower() in decoded for pair in MARKS for mark in pair)
+
+    for text, crop in zip(texts, cropped, strict=True):
+        assert crop in text  # a contiguous window of the marked passage
+        if len(tokenizer(text)["input_ids"]) <= max_length:
+            assert crop == text
+        else:
+            assert len(tokenizer(crop)["input_ids"]) <= max_length
+    truncated_rate = sum(map(kept, texts)) / len(texts)
+    cropped_rate = sum(map(kept, cropped)) / len(texts)
+    assert truncated_rate < 0.15 and cropped_rate > 0.8, (truncated_rate, cropped_rate)
+
+
+def test_gap_crop_starts_at_first_mark_when_the_span_is_too_long():
+    tokenizer = load_tokenizer("minilm")
+    text = "intro words here. [A] Anna [/A] " + "then many words " * 30 + "<P> she </P> end."
+    crop = crop_to_mentions(text, tokenizer, 32)
+    assert crop.startswith("[A] Anna [/A]")
+    assert crop_to_mentions("no marks at all " * 20, tokenizer, 16) == "no marks at all " * 20
 
 
 def test_cli_downstream_with_iptts(tiny_bert, module_dir, data_dir, tmp_path, capsys):

@@ -33,7 +33,7 @@ from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 from .errors import ConfigError, DataError
 from .io import atomic_dir, prepare_output_dir, write_json
 from .models import load_sequence_classifier, load_tokenizer
-from .tasks import TaskSpec, get_task, load_task_splits
+from .tasks import TaskSpec, crop_to_mentions, get_task, load_task_splits
 
 logger = logging.getLogger(__name__)
 
@@ -329,6 +329,14 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
     }
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(config.model)
+    if task.coreference:  # keep the marked mentions inside max_length
+        splits = {
+            role: split.map(
+                lambda row: {"text": crop_to_mentions(row["text"], tokenizer, max_length)},
+                desc=f"cropping {role} to the mentions",
+            )
+            for role, split in splits.items()
+        }
     model = build_model(config, num_labels)
     if config.freeze_layernorm:
         for name, param in model.named_parameters():
