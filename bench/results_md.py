@@ -52,7 +52,11 @@ TASKS = {
     ),
     "gap": (
         "BiasBios (gender, in-domain)",
-        [("F1", "task", 100, None), ("F/M", "GAP F/M", 1, None)],
+        [
+            ("macro-F1", "task", 100, None),
+            ("GAP F1", "GAP F1", 100, None),
+            ("F/M", "GAP F/M", 1, None),
+        ],
     ),
 }
 INTRINSIC = ["SS LM", "SS", "CrowS", "SEAT ES"]  # Table 1 columns (paper: all but SEAT)
@@ -99,8 +103,7 @@ def timing(collected: Collected) -> list[str]:
     total = sum(sum(seconds) for seconds in by_kind.values())
     lines = [
         f"- compute: {total / 3600:.2f} h in finished cells; {span / 3600:.2f} h from the first "
-        f"start to the last cell's end ({len(manifest['runs'])} invocations of `peftdebias run`, "
-        "sharing the 2 cores with other jobs at times);"
+        f"start to the last cell's end ({len(manifest['runs'])} invocations of `peftdebias run`);"
     ]
     for kind, seconds in sorted(by_kind.items()):
         lines.append(
@@ -108,6 +111,35 @@ def timing(collected: Collected) -> list[str]:
             f"median {statistics.median(seconds) / 60:.1f} min per cell;"
         )
     return lines
+
+
+def repo_relative(path: str | None) -> str | None:
+    """``path`` relative to the git checkout (or worktree) holding it, else as given."""
+    if not path:
+        return path
+    resolved = Path(path).resolve()
+    for root in resolved.parents:
+        if (root / ".git").exists():
+            return str(resolved.relative_to(root))
+    return path
+
+
+def code_versions(manifest: dict) -> str:
+    """The commits that ran the finished cells, with how many cells each ran."""
+    counts: dict[str, int] = {}
+    for cell in manifest["cells"].values():
+        if cell["status"] != "finished" or cell.get("run") is None:
+            continue
+        git = manifest["runs"][cell["run"]].get("git") or {}
+        label = git.get("commit", "?")[:10] + (" (dirty)" if git.get("dirty") else "")
+        counts[label] = counts.get(label, 0) + 1
+    return ", ".join(f"commit {label} ({n} cells)" for label, n in counts.items()) or "unknown"
+
+
+def task_options(config: dict) -> str:
+    """Per-task downstream options that override the common ones."""
+    tasks = config["downstream"]["tasks"]
+    return "; ".join(f"{t['task']} {json.dumps(t['options'])}" for t in tasks if t.get("options"))
 
 
 def table1(collected: Collected, paper: dict) -> list[str]:
@@ -223,15 +255,15 @@ def main() -> None:
     cells = manifest["cells"].values()
     finished = sum(c["status"] == "finished" for c in cells)
     config = manifest["config"]
-    git = manifest.get("git") or {}
     status = (
         "complete"
         if finished == len(manifest["cells"])
         else f"PARTIAL: {finished} of {len(manifest['cells'])} cells finished"
     )
     out = Path(args.output)
+    config_file = repo_relative(manifest.get("config_file"))
     lines = [
-        f"# Reproduction: `{manifest.get('config_file')}` ({status})",
+        f"# Reproduction: `{config_file}` ({status})",
         "",
         "PEFTDebias (Agarwal et al., EMNLP 2023) re-run end to end with this package on the "
         "data available offline and the embedded default model, next to the paper's numbers "
@@ -240,15 +272,13 @@ def main() -> None:
         "",
         "## Setup",
         "",
-        f"- command: `peftdebias run {manifest.get('config_file')} --data-dir ../shared/data "
+        f"- command: `peftdebias run {config_file} --data-dir ../shared/data "
         f"--output {args.run}`, then `python bench/results_md.py`;",
         f"- model: `{config['model']}` (all-MiniLM-L6-v2, 22.7M parameters; its masked-LM "
         "head is not shipped and is warmed up on each upstream corpus with the encoder frozen);",
         f"- hardware: {hardware()};",
         "- libraries: " + ", ".join(f"{k} {v}" for k, v in manifest["versions"].items()) + ";",
-        f"- code: commit {git.get('commit', '?')[:10]}"
-        + (" (dirty)" if git.get("dirty") else "")
-        + ";",
+        f"- code: {code_versions(manifest)};",
         f"- seeds: downstream {config['seeds']}; upstream modules and intrinsic scores: seed "
         f"{config['seeds'][0]} (one module per method and axis, as in the paper);",
         "- upstream: "
@@ -258,7 +288,7 @@ def main() -> None:
         + ");",
         "- downstream: "
         + json.dumps(config["downstream"]["options"])
-        + f" (preset `{config['downstream']['preset']}`);",
+        + f" (preset `{config['downstream']['preset']}`); per task: {task_options(config)};",
         "- intrinsic: "
         + ", ".join(config["intrinsic"]["benchmarks"])
         + " "

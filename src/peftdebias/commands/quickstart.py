@@ -10,7 +10,7 @@ from .common import add_data_dir
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "quickstart",
-        help="small complete experiment on the default model (about 15 min on 2 CPU cores)",
+        help="small complete experiment on the default model (about 1.5 min on 2 CPU cores)",
         description="Learn a LoRA debiasing module (group axis) on GHC text, fine-tune GHC with "
         "it frozen and without it (FT), and report macro-F1, FPRD, FPRD on IPTTS and "
         "CrowS-Pairs race. Data: --data-dir, $PEFTDEBIAS_DATA_DIR, ./shared/data or "
