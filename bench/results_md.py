@@ -19,6 +19,7 @@ import statistics
 from datetime import datetime
 from pathlib import Path
 
+from peftdebias.experiments.config import load_config
 from peftdebias.experiments.report import (
     SIGNIFICANCE,
     Collected,
@@ -113,15 +114,15 @@ def timing(collected: Collected) -> list[str]:
     return lines
 
 
-def repo_relative(path: str | None) -> str | None:
-    """``path`` relative to the git checkout (or worktree) holding it, else as given."""
-    if not path:
-        return path
-    resolved = Path(path).resolve()
-    for root in resolved.parents:
-        if (root / ".git").exists():
-            return str(resolved.relative_to(root))
-    return path
+def config_name(manifest: dict, named: str | None) -> str:
+    """The config file to cite: ``named`` once it is checked to hold the config the grid ran
+    (a run started from another checkout records that checkout's path), else the recorded one."""
+    if named is None:
+        return manifest.get("config_file")
+    ran = manifest["config"]
+    if load_config(named, {"data_dir": ran.get("data_dir")}).to_dict() != ran:
+        raise SystemExit(f"--config {named} is not the config {manifest.get('config_file')} ran")
+    return named
 
 
 def code_versions(manifest: dict) -> str:
@@ -139,7 +140,8 @@ def code_versions(manifest: dict) -> str:
 def task_options(config: dict) -> str:
     """Per-task downstream options that override the common ones."""
     tasks = config["downstream"]["tasks"]
-    return "; ".join(f"{t['task']} {json.dumps(t['options'])}" for t in tasks if t.get("options"))
+    overrides = [f"{t['task']} {json.dumps(t['options'])}" for t in tasks if t.get("options")]
+    return "; ".join(overrides) or "none"
 
 
 def table1(collected: Collected, paper: dict) -> list[str]:
@@ -245,6 +247,7 @@ def main() -> None:
     parser.add_argument("--run", default="runs/offline-cpu")
     parser.add_argument("--report", default="results/offline-cpu")
     parser.add_argument("--output", default="RESULTS.md")
+    parser.add_argument("--config", help="config file to cite (checked against the run)")
     parser.add_argument("--discussion", default=str(HERE / "results_discussion.md"))
     args = parser.parse_args()
 
@@ -261,7 +264,7 @@ def main() -> None:
         else f"PARTIAL: {finished} of {len(manifest['cells'])} cells finished"
     )
     out = Path(args.output)
-    config_file = repo_relative(manifest.get("config_file"))
+    config_file = config_name(manifest, args.config)
     lines = [
         f"# Reproduction: `{config_file}` ({status})",
         "",

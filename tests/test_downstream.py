@@ -236,6 +236,20 @@ def test_gap_crop_starts_at_first_mark_when_the_span_is_too_long():
     assert crop_to_mentions("no marks at all " * 20, tokenizer, 16) == "no marks at all " * 20
 
 
+def test_gap_downstream_sees_the_cropped_passages(tiny_bert, data_dir, tmp_path):
+    result = train_downstream(
+        DownstreamConfig(
+            task="gap", output=str(tmp_path / "gap"), model=str(tiny_bert), baseline="ft",
+            data_dir=str(data_dir), **SMALL,
+        )
+    )  # fmt: skip
+    assert "gap" in result.metrics["splits"]["test"]["metrics"]
+    tokenizer = load_tokenizer(str(tiny_bert))
+    for row in _rows(tmp_path / "gap" / "predictions-test.jsonl"):
+        assert len(tokenizer(row["text"])["input_ids"]) <= SMALL["max_length"]
+        assert "[A] " in row["text"] or "[B] " in row["text"]  # the window opens on a mark
+
+
 def test_cli_downstream_with_iptts(tiny_bert, module_dir, data_dir, tmp_path, capsys):
     out = tmp_path / "cli"
     argv = [
