@@ -29,9 +29,9 @@ def test_tiny_folder_loads_with_complete_head(tiny_bert, tiny_roberta):
     assert load_tokenizer(tiny_bert)("he said")["input_ids"][0] == 101
 
 
-def test_minilm_masked_lm_reports_missing_head(monkeypatch):
+def test_raw_minilm_masked_lm_reports_missing_head(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    model, missing = load_masked_lm("minilm")
+    model, missing = load_masked_lm("minilm-raw")
     assert missing, "all-MiniLM-L6-v2 ships no MLM head"
     assert all(not name.startswith("bert.") for name in missing)
     assert model.config.num_hidden_layers == 6

@@ -4,17 +4,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+from collections.abc import Iterator
 
 from . import __version__
-from .errors import PeftDebiasError
+from .errors import PeftDebiasError, Terminated, describe, one_line
+
+logger = logging.getLogger(__name__)
 
 # Sub-command modules, in the order ``--help`` lists them. Each defines
 # ``register(subparsers)`` which adds its parser and sets ``func(args) -> int | None``.
 COMMANDS: tuple[str, ...] = (
-    "quickstart", "data", "cda", "upstream", "downstream", "intrinsic", "metrics", "run", "report",
+    "quickstart", "data", "cda", "restore-mlm", "upstream", "downstream", "predict", "intrinsic",
+    "metrics", "run", "report",
 )  # fmt: skip
 
 
@@ -27,8 +33,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"peftdebias.commands.{name}").register(subparsers)
+        importlib.import_module(f"peftdebias.commands.{name.replace('-', '_')}").register(
+            subparsers
+        )
     return parser
+
+
+# how to continue after an interrupt, for the commands that can
+RESUME_HINTS = {
+    "upstream": "pass --resume to continue from the last checkpoint",
+    "downstream": "pass --resume to continue from the last checkpoint",
+    "run": "run the same command again to resume",
+    "quickstart": "run the same command again to resume",
+}
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM handler: stop the command the way Ctrl-C does."""
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM stops the command as Ctrl-C does (main thread only)."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(command: str, how: str) -> str:
+    """The one line printed when ``command`` is stopped, with how to resume where it can."""
+    hint = RESUME_HINTS.get(command)
+    return f"peftdebias {command}: {how}" + (f"; {hint}" if hint else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,14 +80,26 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    prefix = f"peftdebias {args.command}: error:"
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args.func(args) or 0)
     except PeftDebiasError as exc:
-        print(f"peftdebias {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{prefix} {one_line(str(exc))}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(_interrupted(args.command, "terminated (SIGTERM)"), file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print(f"peftdebias {args.command}: interrupted", file=sys.stderr)
+        print(_interrupted(args.command, "interrupted"), file=sys.stderr)
         return 130
+    except Exception as exc:
+        message = describe(exc)
+        if message is None:
+            raise
+        logger.debug("details of the error below", exc_info=True)
+        print(f"{prefix} {one_line(message)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

