@@ -1,7 +1,7 @@
 """Debiasing modules behind one interface (see ``docs/methods.md``).
 
 method = get_method("lora")                # paper defaults; get_method("sft", density=0.02)
-method.calibrate(model, train_fn)          # no-op except 'sft'
+method.calibrate(model, train_fn)          # no-op except 'sft', 'gps', 'spt'
 model = method.attach(model)               # only the module is trainable
 train_fn(model); method.save(model, folder)
 clf = load_module(classifier, folder)      # downstream: module frozen
@@ -19,10 +19,12 @@ from .base import (
     set_trainable,
     unwrap,
 )
-from .registry import METHODS, get_method, load_module, method_of
+from .registry import METHOD_HELP, METHODS, get_method, load_module, method_of
+from .sparse import selection_overlap
 
 __all__ = [
     "METHODS",
+    "METHOD_HELP",
     "DebiasMethod",
     "MethodConfig",
     "check_base_model",
@@ -33,6 +35,7 @@ __all__ = [
     "module_parameters",
     "parameter_groups",
     "read_module_config",
+    "selection_overlap",
     "set_trainable",
     "unwrap",
 ]

@@ -43,8 +43,9 @@ MODULE_CONFIG = "module.json"
 MODULE_WEIGHTS = "module.safetensors"
 FORMAT = "peftdebias-module/1"
 
-# Parameter names that mark the custom (non-peft) modules; see adapter.py and sparse.py.
-CUSTOM_MODULE_MARKERS = ("debias_adapter.", "sparse_delta")
+# Parameter names that mark the custom (non-peft) modules; see adapter.py, sparse.py and
+# reparam.py (every trainable tensor of a weight re-parametrisation is named ``reparam_*``).
+CUSTOM_MODULE_MARKERS = ("debias_adapter.", "sparse_delta", "reparam_")
 _FINGERPRINT_ATTR = "_peftdebias_base_fingerprint"
 
 TrainFn = Callable[[nn.Module], Any]
@@ -212,11 +213,22 @@ class DebiasMethod(ABC):
         """Token-level logits aligned with the inputs again (identity by default)."""
         return logits
 
+    @property
+    def calibration_steps(self) -> int | None:
+        """Steps of ``train_fn`` that :meth:`calibrate` asks for (None: the caller's default).
+
+        Gradient-only calibrations (``gps``, ``spt``) need a few batches, not a training run;
+        the upstream phase uses this unless ``--calibration-steps`` is given.
+        """
+        return None
+
     def calibrate(self, model: PreTrainedModel, train_fn: TrainFn) -> None:
         """Run a method's preparatory training pass before :meth:`attach` (default: none).
 
         ``train_fn(model)`` must train ``model`` in place on the upstream objective, updating
-        exactly the parameters with ``requires_grad``.
+        exactly the parameters with ``requires_grad``. Gradient-only calibrations run it too,
+        but capture each gradient as it is accumulated and drop it before the optimizer step
+        (:func:`peftdebias.methods.sparse.accumulate_gradients`), so nothing is updated.
         """
         del model, train_fn  # nothing to prepare for most methods
 

@@ -1,4 +1,8 @@
-"""Sparse fine-tuning (SFT) in the Lottery-Ticket style (LT-SFT; Ansell et al., 2022).
+"""Sparse fine-tuning: LT-SFT (Ansell et al., 2022, arXiv 2110.07560) and GPS (Zhang et al.,
+CVPR 2024, arXiv 2312.10136). Both train a fixed sparse set of backbone entries; they differ in
+how the set is picked.
+
+LT-SFT (``sft``):
 
 1. :meth:`SftMethod.calibrate`: fine-tune the whole backbone with the upstream objective
    (``train_fn``), keep the ``density`` fraction of backbone entries with the largest
@@ -11,6 +15,13 @@
    re-parametrised as W_0 + scatter(idx, v) (``torch.nn.utils.parametrize``) with W_0 frozen and
    only the k values v trainable, so unselected entries stay bit-identical.
 
+GPS (``gps``): :meth:`GpsMethod.calibrate` runs ``train_fn`` as a gradient-only pass (no
+weight moves; :func:`accumulate_gradients`) over a few batches of the upstream objective,
+G = |sum_batches dL/dW| at the pretrained W, and keeps, for every output neuron (row i of every
+target ``Linear`` weight W, d_out x d_in), the ``k`` inputs j with the largest G_ij. Training
+then goes through the same sparse difference as LT-SFT. :func:`selection_overlap` compares two
+selections (Jaccard).
+
 The module stored on disk is the sparse difference: ``<name>.indices`` (flat int64 positions)
 and ``<name>.values`` per tensor, names relative to the backbone, so it transfers between heads.
 Layer-norm parameters are excluded by default, as in the reference (``--freeze_layer_norm``).
@@ -19,12 +30,15 @@ Layer-norm parameters are excluded by default, as in the reference (``--freeze_l
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn.utils import parametrize
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 from transformers import PreTrainedModel
 
 from ..errors import ConfigError
@@ -37,9 +51,10 @@ from .base import (
     check_keys,
     read_weights,
 )
+from .reparam import Reparametrization
 
 
-class SparseDelta(nn.Module):
+class SparseDelta(Reparametrization):
     """Parametrisation W -> W + scatter(indices, sparse_delta) over the flattened W."""
 
     def __init__(self, indices: torch.Tensor, dtype: torch.dtype) -> None:
@@ -89,51 +104,23 @@ class SftSettings(MethodConfig):
     include_layer_norm: bool = False
 
 
-class SftMethod(DebiasMethod):
-    name = "sft"
-    config_class = SftSettings
+class SparseMethod(DebiasMethod):
+    """A fixed sparse difference on backbone tensors, W = W_0 + scatter(idx, v), v trainable.
+
+    Subclasses pick ``self._indices`` (flat positions per backbone-relative tensor name) in
+    :meth:`calibrate`; attaching, saving and loading are shared.
+    """
+
     requires_calibration = True
 
-    def __init__(self, config: SftSettings | None = None, **overrides: Any) -> None:
+    def __init__(self, config: MethodConfig | None = None, **overrides: Any) -> None:
         super().__init__(config, **overrides)
-        if not 0.0 < self.config.density <= 1.0:
-            raise ConfigError(f"sft: density must be in (0, 1], got {self.config.density}")
         self._indices: dict[str, torch.Tensor] | None = None
-
-    def calibrate(self, model: PreTrainedModel, train_fn: TrainFn) -> None:
-        """Phase 1: full fine-tuning of the maskable backbone, top-k selection, reset."""
-        params = dict(model.named_parameters())
-        flags = {n: p.requires_grad for n, p in params.items()}
-        initial = {n: p.detach().clone() for n, p in params.items()}
-        maskable = maskable_parameters(model, self.config.include_layer_norm)
-        encoder_ids = {id(p) for p in backbone(model).parameters()}
-        for p in params.values():
-            if id(p) in encoder_ids:
-                p.requires_grad_(False)
-        for p in maskable.values():
-            p.requires_grad_(True)
-        output, tied = model.get_output_embeddings(), None
-        if output is not None and output.weight is model.get_input_embeddings().weight:
-            tied = output.weight
-            output.weight = nn.Parameter(tied.detach().clone(), requires_grad=False)
-        try:
-            train_fn(model)
-            start = {id(p): initial[n] for n, p in params.items()}
-            deltas = {n: p.detach() - start[id(p)] for n, p in maskable.items()}
-            total = sum(d.numel() for d in deltas.values())
-            self._indices = top_k_indices(deltas, max(1, round(self.config.density * total)))
-        finally:
-            if tied is not None:
-                output.weight = tied
-            with torch.no_grad():
-                for n, p in params.items():
-                    p.copy_(initial[n])
-                    p.requires_grad_(flags[n])
 
     def _attach(self, model: PreTrainedModel) -> nn.Module:
         if self._indices is None:
             raise ConfigError(
-                "method 'sft' needs calibrate(model, train_fn) before attach(), "
+                f"method '{self.name}' needs calibrate(model, train_fn) before attach(), "
                 "or a saved module to load"
             )
         encoder = backbone(model)
@@ -182,3 +169,204 @@ class SftMethod(DebiasMethod):
             for name, delta in self._deltas(model).items():
                 delta.sparse_delta.copy_(tensors[f"{name}.values"])
         return model
+
+
+class SftMethod(SparseMethod):
+    name = "sft"
+    config_class = SftSettings
+    requires_calibration = True
+
+    def __init__(self, config: SftSettings | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        if not 0.0 < self.config.density <= 1.0:
+            raise ConfigError(f"sft: density must be in (0, 1], got {self.config.density}")
+
+    def calibrate(self, model: PreTrainedModel, train_fn: TrainFn) -> None:
+        """Phase 1: full fine-tuning of the maskable backbone, top-k selection, reset."""
+        params = dict(model.named_parameters())
+        flags = {n: p.requires_grad for n, p in params.items()}
+        initial = {n: p.detach().clone() for n, p in params.items()}
+        maskable = maskable_parameters(model, self.config.include_layer_norm)
+        encoder_ids = {id(p) for p in backbone(model).parameters()}
+        for p in params.values():
+            if id(p) in encoder_ids:
+                p.requires_grad_(False)
+        for p in maskable.values():
+            p.requires_grad_(True)
+        output, tied = model.get_output_embeddings(), None
+        if output is not None and output.weight is model.get_input_embeddings().weight:
+            tied = output.weight
+            output.weight = nn.Parameter(tied.detach().clone(), requires_grad=False)
+        try:
+            train_fn(model)
+            start = {id(p): initial[n] for n, p in params.items()}
+            deltas = {n: p.detach() - start[id(p)] for n, p in maskable.items()}
+            total = sum(d.numel() for d in deltas.values())
+            self._indices = top_k_indices(deltas, max(1, round(self.config.density * total)))
+        finally:
+            if tied is not None:
+                output.weight = tied
+            with torch.no_grad():
+                for n, p in params.items():
+                    p.copy_(initial[n])
+                    p.requires_grad_(flags[n])
+
+
+# -- gradient-only calibration (GPS, SPT) ----------------------------------------------------
+
+
+def linear_weights(
+    model: PreTrainedModel, target_modules: Iterable[str] | None = None
+) -> dict[str, nn.Parameter]:
+    """Weights of the encoder's ``nn.Linear`` layers, by name relative to the backbone.
+
+    ``target_modules=None`` takes every Linear of the encoder (attention query/key/value/output
+    and both feed-forward projections; no embedding, no task head); otherwise a layer is taken
+    when its name equals an entry or ends with ``"." + entry`` (peft's matching rule).
+    """
+    targets = None if target_modules is None else list(target_modules)
+    found = {}
+    for name, module in backbone(model).named_modules():
+        if not isinstance(module, nn.Linear):
+            continue
+        if targets is None or any(name == t or name.endswith(f".{t}") for t in targets):
+            found[f"{name}.weight"] = module.weight
+    if not found:
+        raise ConfigError(
+            f"no Linear layer of {type(model).__name__} matches target_modules {targets}"
+        )
+    return found
+
+
+def accumulate_gradients(
+    model: PreTrainedModel,
+    params: dict[str, nn.Parameter],
+    train_fn: TrainFn,
+    reduce: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[dict[str, torch.Tensor], int]:
+    """Run ``train_fn(model)`` as a gradient-only pass over ``params``; nothing is updated.
+
+    Only ``params`` require grad during the pass. A post-accumulate-grad hook adds
+    ``reduce(grad)`` of every backward pass to a per-tensor sum and then drops the gradient,
+    and a global optimizer step pre-hook drops any gradient of ``params`` that reappears
+    before a step (DistributedDataParallel writes its all-reduced gradients back), so the
+    optimizer inside ``train_fn`` finds no gradient and every step is a no-op: each batch's
+    gradient is taken at the pretrained weights. The weights are copied back afterwards all the
+    same, and the ``requires_grad`` flags restored. Under ``torch.distributed`` the sums are
+    all-reduced, so every process selects the same entries.
+
+    Returns the sums (float32, on the weights' device) and the number of backward passes.
+    """
+    all_params = dict(model.named_parameters())
+    flags = {n: p.requires_grad for n, p in all_params.items()}
+    initial = {n: p.detach().clone() for n, p in params.items()}
+    sums = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
+    calls = dict.fromkeys(params, 0)
+
+    def hook_for(name: str):
+        def hook(param: torch.Tensor) -> None:
+            if param.grad is not None:
+                sums[name] += reduce(param.grad.detach().float())
+                calls[name] += 1
+                param.grad = None
+
+        return hook
+
+    def drop_gradients(optimizer, args, kwargs) -> None:
+        for p in params.values():
+            p.grad = None
+
+    for p in all_params.values():
+        p.requires_grad_(False)
+    handles = [register_optimizer_step_pre_hook(drop_gradients)]
+    try:
+        for name, p in params.items():
+            p.requires_grad_(True)
+            handles.append(p.register_post_accumulate_grad_hook(hook_for(name)))
+        train_fn(model)
+    finally:
+        for handle in handles:
+            handle.remove()
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(initial[name])
+                p.grad = None
+        for name, p in all_params.items():
+            p.requires_grad_(flags[name])
+    passes = max(calls.values(), default=0)
+    if passes == 0:
+        raise ConfigError("gradient calibration: train_fn ran no backward pass (0 steps?)")
+    if dist.is_available() and dist.is_initialized():
+        for tensor in sums.values():
+            dist.all_reduce(tensor)
+    return sums, passes
+
+
+def per_row_top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Sorted flat positions of the ``k`` largest entries of every row of a 2-D ``scores``."""
+    rows, cols = scores.shape
+    if not 0 < k <= cols:
+        raise ConfigError(f"gps: k must be in [1, {cols}] (the layer's inputs), got {k}")
+    columns = torch.topk(scores, k, dim=1, sorted=False).indices
+    offsets = torch.arange(rows, device=scores.device).unsqueeze(1) * cols
+    return (columns + offsets).flatten().sort().values
+
+
+def selection_overlap(
+    first: dict[str, torch.Tensor],
+    second: dict[str, torch.Tensor],
+    within: Iterable[str] | None = None,
+) -> float:
+    """Jaccard overlap |A ∩ B| / |A ∪ B| of two sparse selections.
+
+    A selection maps a tensor name (relative to the backbone) to flat positions, as
+    ``SparseMethod._indices`` (LT-SFT, GPS). ``within`` restricts both to those tensors (e.g.
+    the Linear weights GPS chooses from, where LT-SFT also selects embedding entries).
+    """
+    names = set(first) | set(second)
+    if within is not None:
+        names &= set(within)
+    empty = torch.empty(0, dtype=torch.int64)
+    shared = union = 0
+    for name in names:
+        a = first.get(name, empty).unique().cpu()
+        b = second.get(name, empty).unique().cpu()
+        common = int(torch.isin(a, b).sum())
+        shared += common
+        union += len(a) + len(b) - common
+    return shared / union if union else 1.0
+
+
+@dataclasses.dataclass
+class GpsSettings(MethodConfig):
+    """GPS: for each output neuron of each target Linear weight, train the ``k`` input weights
+    with the largest accumulated |gradient| of the upstream loss over ``calibration_batches``
+    batches (gradient-only pass at the pretrained weights). ``target_modules=None`` = every
+    Linear of the encoder. k = 4 gives 82,944 entries on MiniLM (LoRA r=8: 73,728).
+    """
+
+    k: int = 4
+    calibration_batches: int = 32
+    target_modules: list[str] | None = None
+
+
+class GpsMethod(SparseMethod):
+    name = "gps"
+    config_class = GpsSettings
+
+    def __init__(self, config: GpsSettings | None = None, **overrides: Any) -> None:
+        super().__init__(config, **overrides)
+        if self.config.k < 1:
+            raise ConfigError(f"gps: k must be at least 1, got {self.config.k}")
+        if self.config.calibration_batches < 1:
+            raise ConfigError("gps: calibration_batches must be at least 1")
+
+    @property
+    def calibration_steps(self) -> int:
+        return self.config.calibration_batches
+
+    def calibrate(self, model: PreTrainedModel, train_fn: TrainFn) -> None:
+        """Gradient-only pass, then the per-neuron top-k of G = |sum of gradients|."""
+        weights = linear_weights(model, self.config.target_modules)
+        sums, _ = accumulate_gradients(model, weights, train_fn, reduce=lambda g: g)
+        self._indices = {name: per_row_top_k(g.abs(), self.config.k) for name, g in sums.items()}
