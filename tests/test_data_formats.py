@@ -225,13 +225,14 @@ def test_user_jsonl_integer_labels_and_pairs(tmp_path):
     rows = [
         {"key": 7, "p": "A man sleeps .", "h": "A man rests .", "gold": 0},
         {"key": 9, "p": "A dog runs .", "h": "A cat sits .", "gold": 2},
+        {"key": 4, "p": "A boy reads .", "h": "A boy reads a book .", "gold": 1},
     ]
     path = write_jsonl(tmp_path / "pairs.jsonl", rows)
     dataset = load_user_table(path, "p", label_column="gold", text_pair_column="h", id_column="key")
-    assert dataset["label"][:] == [0, 2]
+    assert dataset["label"][:] == [0, 2, 1]
     assert dataset.features["label"].names == ["0", "1", "2"]
-    assert dataset["text_pair"][:] == ["A man rests .", "A cat sits ."]
-    assert dataset["id"][:] == ["7", "9"]
+    assert dataset["text_pair"][:] == ["A man rests .", "A cat sits .", "A boy reads a book ."]
+    assert dataset["id"][:] == ["7", "9", "4"]
 
 
 def test_user_table_errors(tmp_path):

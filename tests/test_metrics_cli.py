@@ -55,7 +55,19 @@ def test_writer_rejects_invalid_rows_and_writes_nothing(tmp_path):
         ('{"id": 2, "gold": true, "pred": 0, "probs": [1.0]}', "line 3: field gold must be"),
         ('{"id": 2, "gold": 1, "pred": 2, "probs": [0.5, 0.5]}', "line 3: field pred=2"),
         ('{"id": 2, "gold": 1, "pred": 0, "probs": "0.5"}', "line 3: field probs must be"),
-        ('{"id": 2, "gold": 1, "pred": 0, "probs": [1], "text": 5}', "line 3: field text"),
+        ('{"id": 2, "gold": 1, "pred": 0, "probs": [0.5, 0.5], "text": 5}', "line 3: field text"),
+        # gold outside the probability vector, non-finite probabilities, another width
+        ('{"id": 2, "gold": 7, "pred": 0, "probs": [0.5, 0.5]}', r"line 3: field gold=7 is not"),
+        ('{"id": 2, "gold": -1, "pred": 0, "probs": [0.5, 0.5]}', r"line 3: field gold=-1 is"),
+        (
+            '{"id": 2, "gold": 1, "pred": 0, "probs": [NaN, 0.5]}',
+            "line 3: .*finite numbers, got nan",
+        ),
+        ('{"id": 2, "gold": 1, "pred": 0, "probs": [0.5, Infinity]}', "line 3: .*finite.* inf"),
+        (
+            '{"id": 2, "gold": 1, "pred": 0, "probs": [0.2, 0.3, 0.5]}',
+            r"line 3: .*3 values but line 1 has 2",
+        ),
         ('{"id": 2, "gold": 1', "line 3: malformed JSON"),
         ("[1, 2]", "line 3: expected a JSON object"),
     ],

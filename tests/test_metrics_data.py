@@ -59,7 +59,27 @@ def test_iptts_fprd_flags_the_term_a_classifier_is_biased_against(iptts):
     overall = (negatives & (pred == 1)).sum() / negatives.sum()
     assert result.overall_fpr == pytest.approx(overall)
     assert result.fprd == pytest.approx((1 - overall) + 49 * overall)
-    assert table["n"].sum() == (part["template"] != "you_occupation").sum()
+    # Every matching term counts (Dixon et al.'s code): "african american" sentences also
+    # count for "african" and "american", every other templated sentence for its one term.
+    both = table.loc["african american", "n"]
+    assert table["n"].sum() == (part["template"] != "you_occupation").sum() + 2 * both
+    longest = iptts_fprd(texts, gold, pred, longest_only=True).per_term.set_index("term")
+    assert longest["n"].sum() == (part["template"] != "you_occupation").sum()
+
+
+def test_iptts_fprd_counts_every_matching_term(iptts):
+    # Dixon et al. search each term separately, so "american" has the negatives of the
+    # "american" sentences plus those of the "african american" ones (757 + 757).
+    texts, gold = iptts["text"].tolist(), iptts["label"].to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        every = iptts_fprd(texts, gold, np.zeros(len(texts), int)).per_term.set_index("term")
+        longest = iptts_fprd(texts, gold, np.zeros(len(texts), int), longest_only=True)
+    longest = longest.per_term.set_index("term")
+    assert longest.loc["american", "negatives"] == 757
+    assert every.loc["american", "negatives"] == 1514
+    assert every.loc["african", "negatives"] == 1514
+    assert every.loc["african american", "negatives"] == 757
 
 
 def test_bias_nli_word_lists(data_dir):

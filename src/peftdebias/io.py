@@ -2,12 +2,14 @@
 
 Nothing already written is lost: files are written to a temporary sibling and renamed into
 place (``os.replace`` is atomic on POSIX), and an existing output is only replaced when the
-caller passes ``overwrite=True``.
+caller passes ``overwrite=True``; then exactly the outputs the command owns are removed
+first (``prepare_output_dir(..., owned=...)``), so no stale output of an earlier run is left.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import shutil
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import OutputExistsError
+from .validation import apply_umask
 
 
 def check_output_file(path: str | os.PathLike, overwrite: bool) -> Path:
@@ -29,19 +32,63 @@ def check_output_file(path: str | os.PathLike, overwrite: bool) -> Path:
     return path
 
 
-def prepare_output_dir(path: str | os.PathLike, overwrite: bool) -> Path:
-    """Create ``path`` as a directory; refuse a non-empty one unless ``overwrite``.
+def _owned_patterns(owned: Iterable[str]) -> list[str]:
+    patterns = []
+    for name in owned:
+        if not name or name in {".", ".."} or "/" in name or os.sep in name:
+            raise ValueError(f"owned output name {name!r} must be a plain file or folder name")
+        # leftovers of interrupted atomic_open / atomic_dir writes of that name
+        patterns += [name, f".{name}.*.tmp", f".{name}.old"]
+    return patterns
 
-    With ``overwrite`` the existing content is kept until the new artefacts replace it file by
-    file, so an interrupted run never leaves an empty directory behind.
+
+def owned_entries(path: str | os.PathLike, owned: Iterable[str]) -> list[Path]:
+    """Entries of directory ``path`` named by ``owned`` (names or ``fnmatch`` patterns of
+    names), and the temporary leftovers of interrupted atomic writes of them."""
+    path = Path(path)
+    patterns = _owned_patterns(owned)
+    if not path.is_dir():
+        return []
+    return sorted(
+        entry
+        for entry in path.iterdir()
+        if any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in patterns)
+    )
+
+
+def remove_entries(entries: Iterable[Path]) -> None:
+    """Remove files and folders (a symbolic link itself, never what it points to)."""
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def prepare_output_dir(
+    path: str | os.PathLike,
+    overwrite: bool,
+    owned: Iterable[str] = (),
+    *,
+    resume: bool = False,
+) -> Path:
+    """Create ``path`` as a directory; refuse a non-empty one unless ``overwrite`` or ``resume``.
+
+    ``owned`` names every file and folder the command may write there (plain names or
+    ``fnmatch`` patterns of names). With ``overwrite`` those entries, and the leftovers of
+    interrupted atomic writes of them, are removed first, so no output of an earlier run
+    survives beside the new ones; every other entry (files a user put there) is left alone.
+    ``resume`` continues a run: nothing is removed.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputExistsError(f"output path {path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
+    if path.is_dir() and any(path.iterdir()) and not (overwrite or resume):
         raise OutputExistsError(
             f"output directory {path} is not empty; pass --overwrite to write into it"
         )
+    if overwrite and not resume:
+        remove_entries(owned_entries(path, owned))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -55,6 +102,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    apply_umask(tmp)  # mkstemp makes 0600 files; keep the mode a plain open() would give
     try:
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
@@ -93,6 +141,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    apply_umask(tmp)
     try:
         yield tmp
         if path.exists():

@@ -30,18 +30,25 @@ import torch
 from datasets import Dataset
 
 from .errors import ConfigError, DataError
-from .io import prepare_output_dir, write_json
+from .io import owned_entries, prepare_output_dir, remove_entries, write_json
+from .methods.base import MODULE_CONFIG, MODULE_WEIGHTS
 from .models import load_masked_lm, load_tokenizer, model_fingerprint
 from .presets import batch_size_for, upstream_preset
 from .training.heads import head_parameters, load_head, save_head
 from .training.masking import TextMaskingCollator, premask
 from .training.objectives import OBJECTIVES
 from .training.trainer import DebiasTrainer, evaluate_mlm, training_arguments
+from .validation import validate_upstream
 
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "debias.json"
 HEAD_FILE = "mlm_head.safetensors"  # the warmed-up MLM head, when the base model had none
+# the artefact's files whatever the method, besides those its debias.json lists (`files`)
+ARTEFACT_FILES = (METADATA_FILE, HEAD_FILE, MODULE_CONFIG, MODULE_WEIGHTS)
+# what `upstream` writes into its output folder: --overwrite removes these (and the files
+# the earlier artefact's debias.json lists) before training, and nothing else
+OUTPUTS = (*ARTEFACT_FILES, "checkpoints", ".module.*.tmp")
 
 
 @dataclass
@@ -162,6 +169,7 @@ def _train(
 
 def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     """Run the upstream phase described by ``config``; see the module docstring."""
+    config = validate_upstream(config)  # every option and file, before anything is loaded
     from .cda import CounterfactualAugmenter, load_word_list
     from .data import load_text_corpus
     from .methods import count_parameters, get_method
@@ -175,7 +183,9 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     word_list = load_word_list(config.axis, data_dir=config.data_dir)
     augmenter = CounterfactualAugmenter(word_list)
     output = Path(config.output)
-    prepare_output_dir(output, overwrite=config.overwrite or config.resume)
+    prepare_output_dir(
+        output, config.overwrite, owned=(*OUTPUTS, *_recorded_files(output)), resume=config.resume
+    )
 
     def pick(value, default):
         return default if value is None else value
@@ -186,7 +196,10 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     learning_rate = pick(config.learning_rate, preset.learning_rate)
     max_length = pick(config.max_length, preset.max_length)
     warmup_steps = pick(config.head_warmup_steps, preset.head_warmup_steps)
-    calibration_steps = pick(config.calibration_steps, preset.calibration_steps)
+    # gradient-only calibrations (gps, spt) ask for a few batches, not the preset's run
+    calibration_steps = pick(
+        config.calibration_steps, method.calibration_steps or preset.calibration_steps
+    )
 
     started = time.time()
     texts = list(
@@ -364,17 +377,40 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     return UpstreamResult(output, metadata)
 
 
+def _recorded_files(output: Path) -> list[str]:
+    """The files the artefact in ``output`` recorded in its ``debias.json`` (plain names)."""
+    try:
+        files = json.loads((output / METADATA_FILE).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(files, list):
+        return []
+    return [
+        name
+        for name in files
+        if isinstance(name, str)
+        and name not in {"", ".", ".."}
+        and not any(char in name for char in "/\\*?[]")
+    ]
+
+
 def _save(method, model, tokenizer, output: Path, metadata: dict[str, Any]) -> None:
     """Write the module and ``debias.json`` so that a reader never sees a partial artefact:
-    files go to a temporary folder first and ``debias.json`` is moved in last."""
-    tmp = Path(tempfile.mkdtemp(prefix=".module.", dir=output))
+    files go to a temporary folder first, ``debias.json`` is moved in last, and the files of
+    an earlier artefact in ``output`` that this one does not have (a warmed-up head, a
+    method's weights) are removed, so none is read with the new ``debias.json``. The files
+    written are listed in ``debias.json`` (``files``)."""
+    tmp = Path(tempfile.mkdtemp(prefix=".module.", suffix=".tmp", dir=output))
     try:
         method.save(model, tmp, overwrite=True)
         tokenizer.save_pretrained(tmp)
         if metadata.get("head_warmup"):
             save_head(model, tmp / HEAD_FILE)
+        metadata["files"] = sorted({item.name for item in tmp.iterdir()} | {METADATA_FILE})
         write_json(tmp / METADATA_FILE, metadata)
+        earlier = owned_entries(output, (*ARTEFACT_FILES, *_recorded_files(output)))
         (output / METADATA_FILE).unlink(missing_ok=True)
+        remove_entries(p for p in earlier if p.name not in metadata["files"] and p != tmp)
         for item in sorted(tmp.iterdir(), key=lambda p: p.name == METADATA_FILE):
             target = output / item.name
             if target.is_dir():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -50,6 +51,7 @@ class WordList:
         )
         if not tuples:
             raise DataError(f"word list {self.source} has no tuples for axis {self.axis!r}")
+        _check_groups(tuples, [f"tuple {i + 1}" for i in range(len(tuples))], self.source)
         object.__setattr__(self, "tuples", tuples)
 
     @property
@@ -77,6 +79,52 @@ def _check_tuple(row: object, where: str) -> tuple[str, ...]:
     if len(set(terms)) != len(terms):
         raise DataError(f"{where}: terms must differ, got {list(row)!r}")
     return terms
+
+
+def _check_groups(tuples: Sequence[tuple[str, ...]], labels: Sequence[str], source: str) -> None:
+    """A word listed in several tuples must name the same group (position) in each: in
+    (he, she) and (she, they) ``she`` is female in one and male in the other, and the swaps
+    contradict each other ("they are there" -> "she are there", "she" -> "he")."""
+    seen: dict[str, tuple[int, int]] = {}  # term -> (tuple index, position) of first use
+    for number, row in enumerate(tuples):
+        for position, term in enumerate(row):
+            first = seen.setdefault(term, (number, position))
+            if first[1] != position:
+                other = tuples[first[0]]
+                raise DataError(
+                    f"{source}: {term!r} is word {first[1] + 1} of {labels[first[0]]} "
+                    f"{list(other)} but word {position + 1} of {labels[number]} {list(row)}; "
+                    "position i names the same group in every tuple, so a word listed twice "
+                    "must keep its position (remove or reorder one of the tuples)"
+                )
+
+
+def one_way_swaps(word_list: WordList) -> list[str]:
+    """Descriptions of the one-way swaps a word listed in several tuples makes: it is
+    replaced as in its first tuple, so e.g. (he, she), (they, she) turn "they" into "she"
+    but "she" only into "he". ``her`` paired with both ``his`` and ``him`` is not listed: the
+    augmenter picks between them by context."""
+    from .augment import _CONTEXT_RULES  # local: augment imports this module
+
+    counterparts: dict[str, set[str]] = {}
+    for row in word_list.tuples:
+        for position, term in enumerate(row):
+            counterparts.setdefault(term, set()).add(row[(position + 1) % len(row)])
+    first: dict[str, tuple[str, ...]] = {}
+    found = []
+    for row in word_list.tuples:
+        n = len(row)
+        for position, term in enumerate(row):
+            if term not in first:
+                first[term] = row
+                continue
+            if set(_CONTEXT_RULES.get(term, ("",))) <= counterparts[term]:
+                continue
+            earlier = first[term]
+            back = earlier[(earlier.index(term) + 1) % len(earlier)]
+            source = row[(position - 1) % n]
+            found.append(f"{source!r} -> {term!r} but {term!r} -> {back!r}")
+    return found
 
 
 def read_word_lists(path: str | os.PathLike, axis: str | None = None) -> dict[str, WordList]:
@@ -109,13 +157,14 @@ def _read_json(path: Path) -> dict[str, WordList]:
         rows = [
             _check_tuple(row, f"{path}: axis {key!r}, entry {i + 1}") for i, row in enumerate(rows)
         ]
+        _check_groups(rows, [f"axis {key!r}, entry {i + 1}" for i in range(len(rows))], str(path))
         lists[key] = WordList(key, tuple(rows), str(path))
     return lists
 
 
 def _read_delimited(path: Path) -> tuple[tuple[str, ...], ...]:
     delimiter = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
-    rows = []
+    rows, lines = [], []
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             for number, row in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
@@ -123,12 +172,14 @@ def _read_delimited(path: Path) -> tuple[tuple[str, ...], ...]:
                 if not any(cells) or cells[0].startswith("#"):
                     continue
                 rows.append(_check_tuple([c for c in cells if c], f"{path}, line {number}"))
+                lines.append(f"line {number}")
     except (csv.Error, UnicodeDecodeError) as exc:
         raise DataError(
             f"{path}: cannot parse as {'tsv' if delimiter == chr(9) else 'csv'}: {exc}"
         ) from exc
     if not rows:
         raise DataError(f"word list {path} has no tuples")
+    _check_groups(rows, lines, str(path))
     return tuple(rows)
 
 
@@ -154,7 +205,17 @@ def load_word_list(
     if rest and prefix.lower() in DATA_SET_PREFIXES:
         return _from_data_set(DATA_SET_PREFIXES[prefix.lower()], rest, data_dir)
     if isinstance(spec, os.PathLike) or _looks_like_path(text) or Path(text).is_file():
-        return _pick(read_word_lists(text, axis), axis, text)
+        word_list = _pick(read_word_lists(text, axis), axis, text)
+        swaps = one_way_swaps(word_list)
+        if swaps:
+            shown = "; ".join(swaps[:3]) + ("; ..." if len(swaps) > 3 else "")
+            raise DataError(
+                f"word list {text}: a word listed in several tuples is replaced as in its first "
+                f"tuple only, so {len(swaps)} swap(s) go one way ({shown}); list each word in "
+                "one tuple (the published lists, which do this on purpose, load as "
+                "bias-bench:AXIS or peft-debias:AXIS)"
+            )
+        return word_list
     key = text.strip().lower()
     if key not in AXES:
         raise ConfigError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .common import add_data_dir, add_output
 
@@ -48,9 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from ..cda import CounterfactualAugmenter, augment_file, load_word_list
     from ..errors import ConfigError
+    from ..validation import check_data_dir, check_output_file, check_text_file
 
     if args.words is None and args.axis is None:
         raise ConfigError("give --axis (gender, race, religion, group) or --words FILE")
+    check_data_dir(args.data_dir)
+    check_text_file(args.input, "--input")
+    check_output_file(args.output, args.overwrite)
+    if args.words is not None and Path(args.words).is_file():  # else: the loader says why
+        check_text_file(args.words, "--words")
     if args.words is not None:
         word_list = load_word_list(args.words, args.data_dir, axis=args.axis)
     else:

@@ -26,14 +26,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _list(args: argparse.Namespace) -> int:
     from ..data.inventory import format_inventory, inventory
+    from ..validation import check_data_dir
 
+    check_data_dir(args.data_dir)
     print(format_inventory(inventory(args.data_dir, count_rows=not args.no_count)))
     return 0
 
 
 def _fetch(args: argparse.Namespace) -> int:
     from ..data.registry import get_source, locate
+    from ..validation import check_data_dir
 
+    check_data_dir(args.data_dir)
     source = get_source(args.name)
     for split in args.split or source.splits:
         print(f"{source.name} {split}: {locate(source, split, args.data_dir)}")

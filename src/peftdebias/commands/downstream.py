@@ -8,6 +8,29 @@ import json
 from .common import add_data_dir, add_model, add_output, add_seed, config_from_args
 
 
+def add_inference(parser: argparse.ArgumentParser) -> None:
+    """Inference and confidence-interval options (shared with ``peftdebias predict``)."""
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="inference precision: fp32 (default) or bf16 autocast (faster on CPUs with "
+        "avx512_bf16; see docs/downstream.md for its agreement with fp32)",
+    )
+    parser.add_argument(
+        "--inference-batch-size",
+        type=int,
+        default=256,
+        help="rows per inference batch (length-sorted, at most 8,192 tokens; default 256)",
+    )
+    parser.add_argument(
+        "--bootstrap-resamples",
+        type=int,
+        default=1000,
+        help="bootstrap resamples of the 95%% confidence intervals (default 1000; 0: none)",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "downstream",
@@ -24,7 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start = parser.add_mutually_exclusive_group(required=True)
     start.add_argument("--debias", metavar="DIR", help="upstream module folder (frozen)")
     start.add_argument("--full-debias", metavar="DIR", help="upstream Full-Debias model folder")
-    start.add_argument("--baseline", choices=["ft"], help="plain fine-tuning")
+    start.add_argument(
+        "--baseline",
+        choices=["ft", "cda", "clp"],
+        help="ft: plain fine-tuning; cda: on the training set augmented two-sided with "
+        "counterfactuals (--cda-axis); clp: with counterfactual logit pairing (--clp-weight)",
+    )
     add_output(parser)
     parser.add_argument("--preset", default="quick", help="quick (CPU, default) or paper")
     parser.add_argument("--epochs", type=float)
@@ -32,7 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--learning-rate", "--lr", type=float, dest="learning_rate")
     parser.add_argument("--max-length", type=int, help="tokens per input (paper: 128)")
     parser.add_argument("--max-train-examples", type=int, help="subsample the training split")
-    parser.add_argument("--max-eval-examples", type=int, help="subsample dev and test")
+    parser.add_argument(
+        "--max-eval-examples", type=int, help="seeded subsample of dev and test (default: all)"
+    )
     parser.add_argument(
         "--class-weights", help='JSON, e.g. \'{"0": 1, "1": 10}\' (default: the task\'s)'
     )
@@ -61,6 +91,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         help="seeded sample of the Bias-NLI pairs (quick preset: 10,000; paper: all ~1.06M)",
     )
+    parser.add_argument(
+        "--cda-axis",
+        help="CDA axis or word-list file of the counterfactuals of --baseline cda/clp and "
+        "--clp-weight (default: --fprd-axis when it is a CDA axis, else group)",
+    )
+    parser.add_argument(
+        "--clp-weight",
+        type=float,
+        help="counterfactual logit pairing: loss += W * mean |logit(x) - logit(x')| over "
+        "training examples with a counterfactual (default 1.0 with --baseline clp, else off; "
+        "works with any start)",
+    )
+    add_inference(parser)
     parser.add_argument("--text-column", help="user file: text column (default: text)")
     parser.add_argument("--text-pair-column", help="user file: second text column")
     parser.add_argument("--label-column", help="user file: label column (default: label)")
@@ -100,6 +143,9 @@ def _run(args: argparse.Namespace) -> int:
     splits = result.metrics["splits"]
     test = splits["test"]["metrics"]["classification"]
     line = f"{config.task}: test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"
+    interval = splits["test"].get("intervals", {}).get("classification.macro_f1")
+    if interval and interval.get("low") is not None:
+        line += f" [{interval['low']:.4f}, {interval['high']:.4f}]"
     if "bias-nli" in splits:
         nli = splits["bias-nli"]["metrics"]["bias-nli"]
         line += f"; Bias-NLI FN {nli['fraction_neutral']:.4f}, NN {nli['net_neutral']:.4f}"

@@ -81,6 +81,22 @@ def _split(value: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Every option naming a file or folder, before any model is loaded."""
+    from pathlib import Path
+
+    from ..upstream import HEAD_FILE
+    from ..validation import check_data_dir, check_model, check_output_dir, check_safetensors
+
+    check_data_dir(args.data_dir)
+    check_model(args.model)
+    check_model(args.full_debias, "--full-debias")
+    for option, folder in (("--debias", args.debias), ("--head-from", args.head_from)):
+        if folder and (Path(folder) / HEAD_FILE).is_file():
+            check_safetensors(Path(folder) / HEAD_FILE, f"{option} MLM head")
+    check_output_dir(args.output, args.overwrite)
+
+
 def _intrinsic(args: argparse.Namespace) -> int:
     from ..intrinsic import IntrinsicConfig, evaluate_intrinsic, markdown_table
     from ..io import atomic_open, prepare_output_dir, write_json, write_jsonl
@@ -96,7 +112,10 @@ def _intrinsic(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
     )
-    output = prepare_output_dir(args.output, args.overwrite)
+    _check(args)
+    # every file written below: --overwrite removes these first (no stale benchmark scores)
+    owned = ("intrinsic.json", "intrinsic.md", "crows_scores.jsonl", "stereoset_scores.jsonl")
+    output = prepare_output_dir(args.output, args.overwrite, owned=owned)
     model, tokenizer, missing = load_debiased_lm(
         args.model, args.debias, args.full_debias, args.head_from
     )

@@ -56,15 +56,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _metrics(args: argparse.Namespace) -> int:
-    from ..io import check_output_file, write_json
+    from ..io import write_json
     from ..metrics.predictions import read_predictions
-    from ..metrics.report import MetricOptions, compute_metrics
-    from ..metrics.terms import axis_terms, read_terms
+    from ..metrics.report import MetricOptions, compute_metrics, summary_line
+    from ..metrics.terms import axis_terms
+    from ..validation import check_output_file, check_text_file, read_term_file
 
     if args.output:
         check_output_file(args.output, args.overwrite)
-    predictions = read_predictions(args.predictions)
-    terms = read_terms(args.terms) if args.terms else axis_terms(args.axis)
+    terms = read_term_file(args.terms, "--terms") if args.terms else axis_terms(args.axis)
+    predictions = read_predictions(check_text_file(args.predictions, "--predictions"))
     options = MetricOptions(
         terms=terms,
         terms_source=f"file {args.terms}" if args.terms else f"axis {args.axis}",
@@ -76,8 +77,7 @@ def _metrics(args: argparse.Namespace) -> int:
     if args.output:
         write_json(args.output, results)
         for name, values in results["metrics"].items():
-            scalars = {k: v for k, v in values.items() if isinstance(v, float | int)}
-            print(f"{name}: " + " ".join(f"{k}={v:.4g}" for k, v in scalars.items()))
+            print(summary_line(name, values))
         print(f"wrote {args.output}")
     else:
         print(json.dumps(results, indent=2, default=str))

@@ -10,7 +10,7 @@ from .common import add_data_dir
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "quickstart",
-        help="small complete experiment on the default model (about 1.5 min on 2 CPU cores)",
+        help="small complete experiment on the default model (about 2-3 min on 2 CPU cores)",
         description="Learn a LoRA debiasing module (group axis) on GHC text, fine-tune GHC with "
         "it frozen and without it (FT), and report macro-F1, FPRD, FPRD on IPTTS and "
         "CrowS-Pairs race. Data: --data-dir, $PEFTDEBIAS_DATA_DIR, ./shared/data or "
@@ -29,7 +29,9 @@ def _quickstart(args: argparse.Namespace) -> int:
     import time
 
     from ..experiments.quickstart import QuickstartSizes, quickstart
+    from ..validation import check_data_dir
 
+    check_data_dir(args.data_dir)
     sizes = QuickstartSizes()
     print(f"quickstart sizes: {sizes.describe()}", flush=True)
     started = time.time()

@@ -25,7 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     from ..experiments import write_report
+    from ..validation import check_output_parent
 
+    if args.output:
+        check_output_parent(args.output)
     report = write_report(args.run_dir, args.output, args.module)
     print(report.markdown)
     print("wrote: " + ", ".join(str(p) for p in report.files))

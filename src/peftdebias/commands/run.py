@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..experiments import load_config, plan, run_experiment, write_report
+    from ..validation import check_data_dir, check_output_dir
 
+    check_data_dir(args.data_dir)
     config = load_config(args.config, {"data_dir": args.data_dir, "model": args.model})
     if args.dry_run:
         cells = plan(config)
@@ -41,6 +43,8 @@ def _run(args: argparse.Namespace) -> int:
             print(cell.id)
         print(f"{len(cells)} cells; config {args.config} is valid")
         return 0
+    # a writable folder (the runner refuses a non-empty one that holds no run)
+    check_output_dir(args.output, overwrite=True)
     result = run_experiment(config, args.output, config_file=str(args.config))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     print(f"{args.output}: {counts}")

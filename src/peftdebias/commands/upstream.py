@@ -26,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--method",
         required=True,
-        help="adapter, prompt, prefix, lora, sft, dora, "
-        "ia3, miss, hra, oft, vera, or full (Full-Debias)",
+        help="adapter, prompt, prefix, lora, sft, dora, ia3, miss, hra, oft, vera, "
+        "ether, ether+, bora, spectral, gps, spt, or full (Full-Debias)",
     )
     add_output(parser)
     parser.add_argument("--preset", default="quick", help="quick (CPU, default) or paper")

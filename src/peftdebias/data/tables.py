@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -14,25 +16,76 @@ from datasets.table import InMemoryTable
 from ..errors import DataError
 
 
+class DataWarning(UserWarning):
+    """Data that loads but looks wrong (a rare label that may be a typo, a one-class split,
+    csv rows that look merged by a quote)."""
+
+
 def read_table(path: Path, sep: str | None = None, required: Iterable[str] = ()) -> pd.DataFrame:
     """Read a csv/tsv file (separator from the suffix unless given) as strings.
 
-    Raises :class:`DataError` naming the file for a parse error or a missing column.
+    Fields may be quoted csv-style (``"a ""quoted"" word"``, as in the GHC files). A tsv
+    record is one line, so a field that runs over a line break is an unterminated quote
+    that merged rows: a :class:`DataError` naming the line where the quote opens. In a csv
+    file quoted line breaks are legal; a multi-line field whose lines look like rows of the
+    file is reported with a :class:`DataWarning`. Raises :class:`DataError` naming the file
+    for a parse error or a missing column.
     """
     if not path.is_file():
         raise DataError(f"file {path} does not exist")
     if sep is None:
         sep = "\t" if path.suffix.lower() in {".tsv", ".tab"} else ","
+    kind = "tsv" if sep == "\t" else "csv"
     try:
         frame = pd.read_csv(
             path, sep=sep, dtype=str, keep_default_na=False, quoting=csv.QUOTE_MINIMAL
         )
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: empty file, expected a {kind} header line") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(
-            f"{path}: cannot parse as {'tsv' if sep == chr(9) else 'csv'}: {exc}"
-        ) from exc
+        raise DataError(f"{path}: cannot parse as {kind}: {exc}") from exc
+    _check_line_breaks(path, frame, sep)
     require_columns(frame.columns, required, path)
     return frame
+
+
+def _check_line_breaks(path: Path, frame: pd.DataFrame, sep: str) -> None:
+    """Refuse (tsv) or warn about (csv) fields that run over line breaks; see read_table."""
+    if frame.empty:
+        return
+    spans = pd.Series(False, index=frame.index)
+    for column in frame.columns:
+        spans |= frame[column].str.contains("[\r\n]", regex=True)
+    if not spans.any():
+        return
+    first, last, text = _multi_line_record(path, sep)
+    if sep == "\t":
+        raise DataError(
+            f"{path}, line {first}: a quoted field starting here runs over lines {first}-{last} "
+            "(unterminated quote?); a tsv row must be one line: close the quote or remove it"
+        )
+    width = len(frame.columns)
+    inner = [line for line in text.splitlines() if line.strip()]
+    if any(len(line.split(sep)) >= width for line in inner[1:]):
+        warnings.warn(
+            f"{path}, line {first}: a quoted field runs over lines {first}-{last} and its lines "
+            f"look like rows of the file; if a quote is unterminated, rows were merged",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
+def _multi_line_record(path: Path, sep: str) -> tuple[int, int, str]:
+    """(first line, last line, field text) of the first record with a field over lines."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter=sep)
+        start = 1
+        for row in reader:
+            for field in row:
+                if "\n" in field or "\r" in field:
+                    return start, reader.line_num, field
+            start = reader.line_num + 1
+    return 1, 1, ""  # pandas and csv disagree: no better position than the file
 
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
@@ -40,8 +93,12 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     or a line that is not a JSON object is a :class:`DataError` naming file and line."""
     if not path.is_file():
         raise DataError(f"file {path} does not exist")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}, line {number}: not UTF-8 text ({exc.reason})") from exc
             if not line.strip():
                 continue
             try:
@@ -91,3 +148,18 @@ def to_dataset(
             raise ValueError(f"labels must lie in 0..{len(label_names) - 1}")
         features["label"] = ClassLabel(names=list(label_names))
     return Dataset(table, info=DatasetInfo(features=features), split=NamedSplit(split))
+
+
+def check_classes(labels: Sequence[int], names: Sequence[str], where: str) -> None:
+    """Warn (:class:`DataWarning`) when the ``labels`` of a split hold a single class: a
+    classifier trained on it learns nothing. ``names`` are the class names."""
+    counts = Counter(labels)
+    if len(counts) == 1 and len(labels) > 0:
+        (label,) = counts
+        name = names[label] if 0 <= label < len(names) else label
+        warnings.warn(
+            f"{where}: all {len(labels)} example(s) have label {name!r} (one class); the "
+            "classifier cannot learn the others. Use more data or a balanced split",
+            DataWarning,
+            stacklevel=2,
+        )

@@ -39,6 +39,7 @@ from typing import Any
 
 from ..errors import ConfigError, OutputExistsError
 from ..io import write_json
+from ..validation import inside, read_json_file
 from .cells import Cell, plan, run_cell
 from .config import ExperimentConfig
 
@@ -110,13 +111,11 @@ def git_commit() -> dict[str, Any] | None:
 def is_finished(cell: Cell, folder: Path) -> bool:
     """Whether ``folder`` holds the finished result of ``cell``; a result of other parameters
     is an error, never overwritten."""
-    import json
-
     marker = folder / MARKER
     if not marker.is_file():
         return False
-    record = json.loads(marker.read_text(encoding="utf-8"))
-    if record.get("params_hash") != cell.params_hash:
+    record = read_json_file(marker, f"delete {folder} to run cell {cell.id} again")
+    if not isinstance(record, dict) or record.get("params_hash") != cell.params_hash:
         raise OutputExistsError(
             f"{folder} holds a finished cell {cell.id} run with other parameters "
             f"({folder / MARKER}); use another --output for a changed config"
@@ -162,13 +161,16 @@ class Runner:
     def _save(self) -> None:
         write_json(self.output / MANIFEST, self.manifest)
 
-    def _load_manifest(self) -> dict[str, Any]:
-        import json
+    def _folder(self, cell: Cell) -> Path:
+        """The folder of ``cell``, refused when it would resolve outside the run folder."""
+        return inside(self.output, cell.id, f"cell {cell.id}")
 
+    def _load_manifest(self) -> dict[str, Any]:
         path = self.output / MANIFEST
         if path.is_file():
-            manifest = json.loads(path.read_text(encoding="utf-8"))
-            if manifest.get("format") != FORMAT:
+            fix = "restore it, or use another --output"
+            manifest = read_json_file(path, fix)
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
                 raise ConfigError(f"{path} is not a peftdebias experiment manifest")
             return manifest
         if self.output.is_dir() and any(p.name != ".lock" for p in self.output.iterdir()):
@@ -211,7 +213,7 @@ class Runner:
             for cell in self.cells:
                 record = records[cell.id] = old.get(cell.id, {"attempts": 0})
                 record.update(kind=cell.kind, params=cell.params, needs=list(cell.needs))
-                if is_finished(cell, self.output / cell.id):
+                if is_finished(cell, self._folder(cell)):
                     record["status"] = "finished"
                 elif record.get("status") != "failed":
                     record.update(status="pending", error=None)
@@ -230,7 +232,7 @@ class Runner:
 
     def _run_one(self, cell: Cell) -> None:
         record = self.manifest["cells"][cell.id]
-        folder = self.output / cell.id
+        folder = self._folder(cell)
         if is_finished(cell, folder):
             record["status"] = "finished"
             return

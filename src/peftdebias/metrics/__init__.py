@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import importlib
+import types
 from typing import Any
 
 # public name -> submodule that defines it; imported on first use so that the light parts
@@ -56,6 +57,11 @@ def __getattr__(name: str) -> Any:
     if name in _API:
         value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
         globals()[name] = value
+        # importing a submodule binds it on the package under its name, which hides the
+        # function of the same name (``fprd``): bind the function again
+        for other, module in _API.items():
+            if other == module and isinstance(globals().get(other), types.ModuleType):
+                globals()[other] = getattr(globals()[other], other)
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

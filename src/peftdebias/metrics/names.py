@@ -17,4 +17,6 @@ AXES: dict[str, tuple[str, ...]] = {
     "sexuality": ("sexuality",),
     "group": ("race", "religion", "sexuality"),
     "iptts": ("iptts",),
+    # the 54 words of the PEFTDebias reference code's FPRD (group_bias_words)
+    "reference-code": ("reference_code",),
 }

@@ -4,7 +4,8 @@ read by ``peftdebias metrics``.
 Fields of every line:
 
 - ``id`` (str or int), ``gold`` (int class index), ``pred`` (int class index),
-  ``probs`` (list of float, the predicted class probabilities, ``pred`` indexes it);
+  ``probs`` (list of finite floats, the predicted class probabilities; ``pred`` and ``gold``
+  index it, and every row has the same number of classes);
 - optional ``text`` and ``text_pair`` (str): the input (needed by FPRD);
 - optional ``attribute``: protected attribute, e.g. "male"/"female" or 0/1 (TPR-GAP);
 - optional task-specific fields, e.g. ``pronoun`` (GAP), ``template`` (IPTTS),
@@ -13,6 +14,7 @@ Fields of every line:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,11 +48,28 @@ def validate_row(row: dict[str, Any]) -> str | None:
         or not all(isinstance(p, Real) and not isinstance(p, bool) for p in probs)
     ):
         return f"field probs must be a non-empty list of numbers, got {probs!r}"
-    if not 0 <= row["pred"] < len(probs):
-        return f"field pred={row['pred']} is not an index into probs ({len(probs)} classes)"
+    bad = next((p for p in probs if not math.isfinite(p)), None)
+    if bad is not None:
+        return f"field probs must hold finite numbers, got {bad!r} in {probs!r}"
+    for name in ("pred", "gold"):
+        if not 0 <= row[name] < len(probs):
+            return (
+                f"field {name}={row[name]} is not an index into probs ({len(probs)} classes, "
+                f"0..{len(probs) - 1})"
+            )
     for name in ("text", "text_pair"):
         if name in row and not isinstance(row[name], str):
             return f"field {name} must be a string, got {row[name]!r}"
+    return None
+
+
+def _other_width(row: dict[str, Any], first: list[dict[str, Any]], where: str) -> str | None:
+    """The problem when ``row`` has another number of classes than the ``first`` row."""
+    if first and len(row["probs"]) != len(first[0]["probs"]):
+        return (
+            f"field probs has {len(row['probs'])} values but {where} has "
+            f"{len(first[0]['probs'])}; every row needs the same classes"
+        )
     return None
 
 
@@ -97,7 +116,9 @@ def read_predictions(path: str | os.PathLike) -> Predictions:
         raise DataError(f"predictions file {path} does not exist")
     rows, lines = [], []
     for number, row in iter_jsonl(path):
-        problem = validate_row(row)
+        problem = validate_row(row) or _other_width(
+            row, rows[:1], f"line {lines[0]}" if lines else ""
+        )
         if problem:
             raise DataError(f"{path}, line {number}: {problem}")
         rows.append(row)
@@ -112,9 +133,9 @@ def write_predictions(
 ) -> int:
     """Validate and atomically write prediction ``rows``; return how many were written."""
     target = check_output_file(path, overwrite)
-    checked = []
+    checked: list[dict[str, Any]] = []
     for number, row in enumerate(rows, start=1):
-        problem = validate_row(row)
+        problem = validate_row(row) or _other_width(row, checked[:1], "row 1")
         if problem:
             raise DataError(f"prediction row {number} for {target}: {problem}")
         checked.append(row)

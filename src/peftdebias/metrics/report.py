@@ -5,7 +5,7 @@ Metrics and the fields they need (besides ``gold``/``pred``/``probs``):
 - ``classification``: accuracy, macro-F1, per-class F1 — always;
 - ``tpr-gap``: ``attribute`` with both groups present;
 - ``fprd``: ``text`` and a binary classifier (two probabilities, gold 0/1; also reports
-  ``fprd_reference_code``);
+  ``fprd_reference_code``, the reference code's variant on its own 54-word list);
 - ``iptts-fprd``: ``text`` and binary labels; chosen automatically for rows with a
   ``template`` field (IPTTS rows);
 - ``gap``: ``pronoun``;
@@ -86,7 +86,9 @@ def _fprd(p: Predictions, o: MetricOptions) -> dict[str, Any]:
     texts = p.column("text", "fprd")
     result = fprd(texts, p.gold, p.pred, o.terms).to_dict()
     result["terms_source"] = o.terms_source
-    result["fprd_reference_code"] = fprd_reference_code(texts, p.gold, p.pred, o.terms).to_dict()
+    # the reference code's variant on the reference code's own word list (not o.terms), so
+    # that it is on the scale of the published numbers
+    result["fprd_reference_code"] = fprd_reference_code(texts, p.gold, p.pred).to_dict()
     return result
 
 
@@ -147,3 +149,18 @@ def compute_metrics(
             logger.warning(message)
         results[name] = {**result, "warnings": messages}
     return {"predictions": str(predictions.path), "n": len(predictions), "metrics": results}
+
+
+def summary_line(name: str, values: dict[str, Any]) -> str:
+    """One line of the top-level numbers of metric ``name`` (``-`` for an undefined one,
+    e.g. FPRD when no term could be scored), as ``peftdebias metrics --output`` prints."""
+
+    def shown(value: Any) -> str:
+        return "-" if value is None else f"{value:.4g}"
+
+    scalars = {
+        key: value
+        for key, value in values.items()
+        if value is None or (isinstance(value, float | int) and not isinstance(value, bool))
+    }
+    return f"{name}: " + " ".join(f"{key}={shown(value)}" for key, value in scalars.items())

@@ -3,7 +3,9 @@
 A term list is a text file with one term per line (blank lines and lines starting with
 ``#`` are ignored), e.g. the lists shipped in ``peftdebias/resources/identity_terms/`` or
 ``ghc/identity_group_words.txt``. A text contains term t when t occurs as a whole word
-(or, for a multi-word term, a contiguous run of whole words), case-insensitively.
+(or, for a multi-word term, a contiguous run of whole words), case-insensitively. Terms are
+normalised to their words (:func:`normalize_term`), so spellings that differ only in
+punctuation or hyphenation ("african-american", "african american") are one term.
 """
 
 from __future__ import annotations
@@ -23,13 +25,41 @@ from .names import AXES
 # hate-speech experiments (race, religion and sexual orientation together).
 
 
-def parse_terms(text: str) -> list[str]:
-    """Terms of a term-list text: stripped, lower-cased, de-duplicated in order."""
+def normalize_term(term: str) -> str:
+    """The matching form of ``term``: its lower-cased :func:`words` joined by single spaces.
+
+    Terms that differ only in case, punctuation, hyphenation or spacing ("African-American",
+    "african american", "african  american") have the same form and match the same texts;
+    '' when the term holds no word.
+    """
+    return " ".join(words(term))
+
+
+def normalize_terms(terms: Sequence[str], where: str = "identity terms") -> list[str]:
+    """``terms`` in :func:`normalize_term` form, duplicates dropped (first kept, in order),
+    so that two spellings of one term never count an example twice. A term without any
+    word is a :class:`DataError` naming ``where``."""
+    unique: dict[str, None] = {}
+    for term in terms:
+        key = normalize_term(term)
+        if not key:
+            raise DataError(f"{where}: identity term {term!r} contains no word")
+        unique.setdefault(key, None)
+    return list(unique)
+
+
+def parse_terms(text: str, where: str = "term list") -> list[str]:
+    """Terms of a term-list text, normalised (:func:`normalize_term`) and de-duplicated in
+    order; a line without any word is a :class:`DataError` naming ``where`` and the line."""
     terms: dict[str, None] = {}
-    for line in text.splitlines():
-        term = " ".join(line.split()).lower()
-        if term and not term.startswith("#"):
-            terms[term] = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        term = normalize_term(stripped)
+        if not term:
+            raise DataError(f"{where}, line {number}: {stripped!r} contains no word")
+        terms.setdefault(term, None)
     return list(terms)
 
 
@@ -38,7 +68,11 @@ def read_terms(path: str | os.PathLike) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"term list {path} does not exist")
-    terms = parse_terms(path.read_text(encoding="utf-8"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"term list {path}: not UTF-8 text ({exc.reason})") from exc
+    terms = parse_terms(text, f"term list {path}")
     if not terms:
         raise DataError(f"term list {path} holds no terms")
     return terms
@@ -51,8 +85,15 @@ def axis_terms(axis: str) -> list[str]:
     folder = resources.files("peftdebias").joinpath("resources", "identity_terms")
     terms: dict[str, None] = {}
     for name in AXES[axis]:
-        terms.update(dict.fromkeys(parse_terms(folder.joinpath(f"{name}.txt").read_text("utf-8"))))
+        text = folder.joinpath(f"{name}.txt").read_text("utf-8")
+        terms.update(dict.fromkeys(parse_terms(text, f"identity_terms/{name}.txt")))
     return list(terms)
+
+
+def reference_code_terms() -> list[str]:
+    """The 54 identity words (``group_bias_words``) of the PEFTDebias reference code's FPRD,
+    shipped as ``resources/identity_terms/reference_code.txt`` (axis ``reference-code``)."""
+    return axis_terms("reference-code")
 
 
 _WORD = re.compile(r"\w+")

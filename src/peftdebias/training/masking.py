@@ -4,16 +4,66 @@ BERT's recipe (Devlin et al. 2019): choose 15% of the non-special tokens; of tho
 ``[MASK]``, 10% a random token and 10% stay unchanged; the loss is taken at the chosen
 positions only (labels -100 elsewhere). We reuse transformers' ``DataCollatorForLanguageModeling``
 for the masking itself.
+
+The masks are drawn from torch's global CPU generator. A data loader collates ahead of the
+training step (accelerate's loader one batch ahead), so when the Trainer saves a checkpoint
+the next batch is already masked, from a generator state *before* the one the Trainer saves.
+:class:`MaskingRng` records the state before each masking so that a checkpoint can carry the
+states of those pending batches and a resumed run can replay them: resuming is then exact.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from transformers import DataCollatorForLanguageModeling, PreTrainedTokenizerBase
+
+
+class MaskingRng:
+    """The global CPU generator's state around the masking of a collator, for exact resume.
+
+    ``before_masking`` is called before each batch is masked: it sets the generator to the
+    next state of an armed replay script (on resume), then records the state it masks from.
+    ``pending_states(n)`` are the states of the last ``n`` batches masked (collated ahead of
+    training when a checkpoint is saved); the script of a resumed run is those states followed
+    by the state the Trainer saved, which the batch after them was masked from.
+    """
+
+    def __init__(self, keep: int = 16) -> None:
+        self.calls = 0  # batches masked
+        self._before: deque[torch.Tensor] = deque(maxlen=keep)
+        self._script: list[torch.Tensor] = []
+        self.replayed = 0  # states of the current script already set
+
+    def before_masking(self) -> None:
+        if self._script:
+            torch.random.set_rng_state(self._script.pop(0))
+            self.replayed += 1
+        self._before.append(torch.random.get_rng_state())
+        self.calls += 1
+
+    def pending_states(self, count: int) -> list[torch.Tensor] | None:
+        """States of the last ``count`` batches masked; None when no longer recorded."""
+        if count < 0 or count > len(self._before):
+            return None
+        return list(self._before)[len(self._before) - count :] if count else []
+
+    def arm(self, states: Sequence[torch.Tensor]) -> None:
+        """Set the generator to ``states[i]`` before each of the next ``len(states)`` maskings."""
+        self._script = [torch.as_tensor(state, dtype=torch.uint8).clone() for state in states]
+        self.replayed = 0
+
+    @property
+    def armed(self) -> bool:
+        return bool(self._script)
+
+    def disarm(self) -> None:
+        self._script = []
+        self.replayed = 0
 
 
 @dataclass
@@ -30,6 +80,7 @@ class TextMaskingCollator:
     mlm_probability: float = 0.15
     mlm: bool = True
     pairs: bool = False
+    masking_rng: MaskingRng = field(default_factory=MaskingRng, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._masker = DataCollatorForLanguageModeling(
@@ -52,6 +103,7 @@ class TextMaskingCollator:
             encoded = self._encode([row["text"] for row in rows])
             special = encoded.pop("special_tokens_mask").bool()
             special |= encoded["attention_mask"] == 0
+            self.masking_rng.before_masking()
             input_ids, labels = self._masker.torch_mask_tokens(
                 encoded["input_ids"].clone(), special_tokens_mask=special
             )

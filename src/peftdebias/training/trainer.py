@@ -3,20 +3,82 @@
 It runs unchanged under ``torchrun``/``accelerate launch`` (the Trainer handles process
 groups, samplers and gradient reduction). Held-out evaluation uses a premasked set, so the
 loss used for model selection is deterministic, and reports masked-token accuracy too.
+
+Resuming is exact: an interrupted run continued with ``resume_from_checkpoint=True`` ends
+with the same module as an uninterrupted one. It resumes from the last *complete* checkpoint
+(one whose ``trainer_state.json``, written last, is readable), and the generator states of
+the batches the collator had masked ahead of the checkpoint are saved with it and replayed
+(see :class:`~peftdebias.training.masking.MaskingRng`).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import math
+import os
+import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import Trainer, TrainingArguments
 
-from .masking import pad_premasked
+from .masking import MaskingRng, pad_premasked
 from .objectives import consistency_loss, masked_lm_loss
+
+logger = logging.getLogger(__name__)
+
+MASKING_RNG_FILE = "masking_rng.safetensors"  # in a checkpoint: see DebiasTrainer
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def is_complete_checkpoint(folder: str | os.PathLike) -> bool:
+    """Whether the Trainer finished writing checkpoint ``folder``: ``trainer_state.json`` is
+    written last, so a checkpoint interrupted while saving has none or a truncated one."""
+    try:
+        state = json.loads((Path(folder) / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "global_step" in state
+
+
+def last_complete_checkpoint(folder: str | os.PathLike) -> str | None:
+    """The ``checkpoint-N`` folder in ``folder`` with the highest complete N, or None."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    steps = [
+        (int(match.group(1)), path)
+        for path in folder.iterdir()
+        if (match := _CHECKPOINT.match(path.name)) and path.is_dir()
+    ]
+    for _, path in sorted(steps, reverse=True):
+        if is_complete_checkpoint(path):
+            return str(path)
+        logger.warning("ignoring %s: the checkpoint was not completely written", path)
+    return None
+
+
+def _read_masking_states(path: Path) -> torch.Tensor | None:
+    """The generator states a checkpoint saved for replay (see ``DebiasTrainer``), or None
+    (with a warning: the resumed run then masks the next batches differently)."""
+    expected = torch.random.get_rng_state().numel()
+    try:
+        states = load_file(str(path))["states"]
+        if states.dtype != torch.uint8 or states.dim() != 2 or states.shape[1] != expected:
+            raise ValueError(f"states of shape {tuple(states.shape)}, {states.dtype}")
+    except FileNotFoundError:
+        logger.warning("%s has no %s: resuming is not exact", path.parent, path.name)
+        return None
+    except (SafetensorError, KeyError, ValueError, OSError) as exc:
+        logger.warning("ignoring %s (%s): resuming is not exact", path, exc)
+        return None
+    return states
 
 
 @torch.no_grad()
@@ -44,7 +106,10 @@ def evaluate_mlm(
 class DebiasTrainer(Trainer):
     """Trainer whose loss is ``w_mlm * L_mlm + w_cons * L_cons`` (see ``objectives``).
 
-    ``eval_dataset`` must hold premasked rows (``input_ids``, ``labels``).
+    ``eval_dataset`` must hold premasked rows (``input_ids``, ``labels``). With a
+    :class:`~peftdebias.training.masking.TextMaskingCollator`, resuming from a checkpoint is
+    exact (see the module docstring); ``resume_from_checkpoint=True`` means the last complete
+    checkpoint, and starts afresh when there is none.
     """
 
     def __init__(
@@ -54,6 +119,68 @@ class DebiasTrainer(Trainer):
         self.mlm_weight = mlm_weight
         self.consistency_weight = consistency_weight
         self.model_accepts_loss_kwargs = False  # we average per batch ourselves
+        self._batches_trained = 0  # batches this process has trained on in this train() call
+
+    # -- exact resume -------------------------------------------------------------------------
+    def _masking_rng(self) -> MaskingRng | None:
+        collator = self.data_collator
+        rng = getattr(collator, "masking_rng", None)
+        return rng if isinstance(rng, MaskingRng) and getattr(collator, "mlm", False) else None
+
+    def _masking_rng_file(self) -> str:
+        if self.args.world_size <= 1:
+            return MASKING_RNG_FILE
+        return f"masking_rng_{self.args.process_index}.safetensors"
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, *args: Any, **kwargs: Any):
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = last_complete_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                logger.warning(
+                    "no complete checkpoint in %s: training from the start", self.args.output_dir
+                )
+        self._batches_trained = 0
+        rng = self._masking_rng()
+        if rng is not None and resume_from_checkpoint:
+            states = _read_masking_states(Path(resume_from_checkpoint) / self._masking_rng_file())
+            if states is not None:
+                rng.arm(states)
+        return super().train(resume_from_checkpoint, *args, **kwargs)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        self._batches_trained += 1
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        # The Trainer saves the generator state S after the step. The loader has already
+        # masked the next batch(es) from earlier states: save those too, then S (the state the
+        # batch after them is masked from).
+        super()._save_rng_state(output_dir)
+        rng = self._masking_rng()
+        if rng is None:
+            return
+        pending = rng.pending_states(rng.calls - self._batches_trained)
+        if pending is None:
+            logger.warning("no masking state recorded for the batches collated ahead")
+            return
+        states = torch.stack([*pending, torch.random.get_rng_state()])
+        os.makedirs(output_dir, exist_ok=True)
+        save_file({"states": states}, os.path.join(output_dir, self._masking_rng_file()))
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        # The Trainer restores the saved states after fetching the first batch of the resumed
+        # epoch (or before iterating, at an epoch boundary). When the collator has replayed the
+        # whole script, the CPU generator already stands where the uninterrupted run's did.
+        rng = self._masking_rng()
+        replayed = rng is not None and rng.replayed > 0 and not rng.armed
+        if rng is not None:
+            rng.disarm()
+        if not replayed:
+            super()._load_rng_state(checkpoint)
+            return
+        current = torch.random.get_rng_state()
+        super()._load_rng_state(checkpoint)  # python, numpy and accelerator generators
+        torch.random.set_rng_state(current)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss = None
