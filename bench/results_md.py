@@ -21,16 +21,15 @@ from pathlib import Path
 
 from peftdebias.experiments.config import load_config
 from peftdebias.experiments.report import (
-    SIGNIFICANCE,
     Collected,
     Stat,
-    paired_p_value,
+    comparison,
     write_report,
 )
 from peftdebias.io import atomic_open
 
 HERE = Path(__file__).resolve().parent
-ROWS = ["FT", "Full-Debias", "Adapter", "Prompt", "Prefix", "LoRA", "SFT"]
+ROWS = ["FT", "CDA", "CLP", "Full-Debias", "Adapter", "Prompt", "Prefix", "LoRA", "SFT"]
 # our task -> (paper block, [(title, our column, scale, paper column or None)])
 HATE = [
     ("F1", "task", 100, "F1"),
@@ -64,11 +63,13 @@ INTRINSIC = ["SS LM", "SS", "CrowS", "SEAT ES"]  # Table 1 columns (paper: all b
 
 
 def fmt(stat: Stat | None, scale: float = 1, marker: str = "") -> str:
+    """``mean [95 % interval]`` (scaled), the marker and the number of seeds."""
     if stat is None or stat.mean is None:
         return "–"
     text = f"{stat.mean * scale:.2f}"
-    if stat.std is not None:
-        text += f" ± {stat.std * scale:.2f}"
+    interval = stat.interval
+    if interval.defined:
+        text += f" [{interval.low * scale:.2f}, {interval.high * scale:.2f}]"
     return f"{text}{marker} ({stat.n})"
 
 
@@ -150,7 +151,9 @@ def table1(collected: Collected, paper: dict) -> list[str]:
     labels = sorted(collected.intrinsic)
     base = next((label for label in labels if label.endswith("(no module)")), None)
     head = next((label for label in labels if label.endswith("head, no module)")), None)
-    rows = [(base, None), (head, "BERT"), *((row, row) for row in ROWS[1:])]
+    # a model that ships a trained (or restored) head has no head-only row: its base row is
+    # the one the paper's BERT row stands for
+    rows = [(base, None if head else "BERT"), (head, "BERT"), *((row, row) for row in ROWS[1:])]
     lines = []
     for bias_type, axis in (("gender", "gender"), ("race", "group")):
         block = {**paper["table1"][bias_type], "columns": paper["table1"]["columns"]}
@@ -163,9 +166,9 @@ def table1(collected: Collected, paper: dict) -> list[str]:
             "|---|" + "---|" * (len(INTRINSIC) + len(block["columns"])),
         ]
         for label, paper_row in rows:
-            if label is None:
+            values = collected.intrinsic.get(label, {}) if label else {}
+            if not values:  # no intrinsic row (e.g. the downstream-only baselines)
                 continue
-            values = collected.intrinsic.get(label, {})
             cells = []
             for column in INTRINSIC:
                 cells.append(fmt(values.get(f"{bias_type} {column}")))
@@ -211,8 +214,8 @@ def table2(collected: Collected, paper: dict) -> list[str]:
             cells = []
             for _, column, scale, paper_column in columns:
                 stat, ft = rows.get(row, {}).get(column), rows.get("FT", {}).get(column)
-                p_value = paired_p_value(stat, ft) if stat and ft and row != "FT" else None
-                marker = "*" if p_value is not None and p_value < SIGNIFICANCE else ""
+                found = comparison(stat, ft) if stat and ft and row != "FT" else None
+                marker = "*" if found is not None and found.significant else ""
                 cells.append(fmt(stat, scale, marker))
                 if paper_column:
                     cells.append(paper_value(block, row, paper_column))
@@ -299,8 +302,12 @@ def main() -> None:
         + ";",
         *timing(collected),
         "",
-        "Cells marked `*` differ from FT with p < 0.05 (paired t-test over seeds); values are "
-        "mean ± sample std (number of seeds). Acc and F1 are in percent like the paper's. "
+        "Values are means with their 95 % confidence interval in brackets (t-interval over "
+        "seeds; a single run: bootstrap over test examples, Wilson interval for CrowS-Pairs, "
+        "bootstrap over items for StereoSet) and the number of seeds. Cells marked `*` differ "
+        "from FT: the 95 % interval of the difference, paired over seeds, excludes zero (the "
+        "report's differences table gives it with its p-value). Acc and F1 are in percent "
+        "like the paper's. "
         "FPRD: our definition (sum over identity terms of |FPR_term − FPR| on gold negatives, "
         "whole-word matching); \"ref.\": the reference code's variant, the scale of the paper's "
         "FPRD numbers. CrowS/SS: percent, ideal 50; SS LM ideal 100; SEAT ES: mean |effect "

@@ -5,11 +5,19 @@ Three starting points, one code path:
 - ``debias=DIR``: the base model plus the upstream module from DIR; the module is FROZEN and
   everything else (backbone and classification head) is fine-tuned (the paper's PEFTDebias);
 - ``full_debias=DIR``: the whole CDA-MLM model from DIR, fine-tuned (Full-Debias baseline);
-- ``baseline="ft"``: the plain base model, fine-tuned (FT baseline).
+- ``baseline="ft"``: the plain base model, fine-tuned (FT baseline); ``baseline="cda"``: the
+  same on the task's training set augmented two-sided with counterfactuals along
+  ``cda_axis`` (downstream CDA); ``baseline="clp"``: FT with counterfactual logit pairing
+  (Garg et al. 2019), ``loss += clp_weight * mean |logits(x) - logits(x')|`` over the
+  training examples that have a counterfactual x' (``clp_weight`` also works with any
+  other start).
 
 Model selection on the dev split by the task metric; predictions for dev and test (and, for
 hate-speech tasks, the out-of-domain IPTTS set) go to ``predictions-<split>.jsonl`` and all
-metrics to ``metrics.json``.
+metrics, with bootstrap confidence intervals, to ``metrics.json``. :func:`predict` is the
+fast inference path (tokenized once, length-sorted batches, dynamic padding, no autograd,
+optional bf16 autocast); :func:`predict_file` applies a saved classifier to any labelled
+file (``peftdebias predict``).
 """
 
 from __future__ import annotations
@@ -34,10 +42,23 @@ from .errors import ConfigError, DataError
 from .io import atomic_dir, prepare_output_dir, write_json
 from .models import load_sequence_classifier, load_tokenizer
 from .tasks import TaskSpec, crop_to_mentions, get_task, load_task_splits
+from .training.trainer import last_complete_checkpoint
+from .validation import validate_downstream
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "downstream.json"
+# the splits whose predictions train_downstream writes (predictions-<split>.jsonl); a new
+# one belongs here, or --overwrite would leave its file of an earlier run behind
+PREDICTION_SPLITS = ("dev", "test", "iptts", "bias-nli")
+# what train_downstream writes into its output folder: --overwrite removes these (and
+# nothing else) first, so no file of an earlier run is left beside the new metrics
+OUTPUTS = (
+    "metrics.json",
+    "model",
+    "checkpoints",
+    *(f"predictions-{split}.jsonl" for split in PREDICTION_SPLITS),
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +76,17 @@ DOWNSTREAM_PRESETS = {
     # reference code: max length 128, lr 2e-5, batch 32; Bias-NLI on every pair
     "paper": DownstreamPreset(3, 32, 2e-5, 128, None, None, None),
     # 2-core CPU: a subsample of the training set, shorter inputs
-    "quick": DownstreamPreset(1, 32, 5e-5, 64, 2000, 1000, 10_000),
+    # (dev and test: whole splits; IPTTS: all 76,564 sentences unless max_iptts_examples)
+    "quick": DownstreamPreset(1, 32, 5e-5, 64, 2000, None, 10_000),
 }
+BASELINES = ("ft", "cda", "clp")
+DEFAULT_CLP_WEIGHT = 1.0  # --baseline clp without --clp-weight
+PRECISIONS = ("fp32", "bf16")
+# rows per inference batch; batches are also capped at INFERENCE_TOKENS tokens (rows x
+# padded length), so long inputs go in smaller batches (measured: bench/bench_inference.py)
+INFERENCE_BATCH_SIZE = 256
+INFERENCE_TOKENS = 8192
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 @dataclass
@@ -84,6 +114,13 @@ class DownstreamConfig:
     max_iptts_examples: int | None = None  # seeded IPTTS subsample (None: all 76,564 rows)
     bias_nli: bool = True  # NLI tasks: score the Bias-NLI template pairs
     max_bias_nli_examples: int | None = None  # seeded sample of the pairs (None: the preset's)
+    # counterfactuals for --baseline cda / clp and clp_weight: a CDA axis or word-list file
+    # (None: fprd_axis when it is a CDA axis, else group)
+    cda_axis: str | None = None
+    clp_weight: float | None = None  # counterfactual logit pairing (None: 1.0 for clp, else 0)
+    precision: str = "fp32"  # inference: fp32 or bf16 (autocast)
+    inference_batch_size: int = INFERENCE_BATCH_SIZE
+    bootstrap_resamples: int = 1000  # confidence intervals of the metrics (0: none)
     columns: dict[str, str | None] = field(default_factory=dict)
     seed: int = 42
     data_dir: str | None = None
@@ -108,10 +145,69 @@ def _start(config: DownstreamConfig) -> str:
         if value
     ]
     if len(chosen) != 1:
-        raise ConfigError("give exactly one of --debias DIR, --full-debias DIR, --baseline ft")
-    if config.baseline and config.baseline != "ft":
-        raise ConfigError(f"unknown --baseline {config.baseline!r}; valid: ft")
+        raise ConfigError(
+            "give exactly one of --debias DIR, --full-debias DIR, --baseline " + "|".join(BASELINES)
+        )
+    if config.baseline and config.baseline not in BASELINES:
+        raise ConfigError(f"unknown --baseline {config.baseline!r}; valid: {', '.join(BASELINES)}")
     return chosen[0]
+
+
+def clp_weight(config: DownstreamConfig) -> float:
+    """The counterfactual logit pairing weight of ``config`` (0: no CLP)."""
+    if config.clp_weight is not None:
+        return float(config.clp_weight)
+    return DEFAULT_CLP_WEIGHT if config.baseline == "clp" else 0.0
+
+
+def counterfactual_axis(config: DownstreamConfig) -> str:
+    """The CDA axis (or word-list file) of the counterfactuals of ``config``."""
+    from .cda import AXES
+
+    if config.cda_axis:
+        return config.cda_axis
+    return config.fprd_axis if config.fprd_axis in AXES else "group"
+
+
+def check_option_values(values: dict[str, Any], label=lambda key: f"--{key.replace('_', '-')}"):
+    """Values of the options this module adds (CLP weight, inference, intervals); a
+    :class:`ConfigError` naming the option (``label(field)``) for a bad one. Also used by the
+    experiment config's validation."""
+    import math
+
+    weight = values.get("clp_weight")
+    if weight is not None and not (
+        isinstance(weight, int | float) and math.isfinite(weight) and weight >= 0
+    ):
+        raise ConfigError(f"{label('clp_weight')} must be a number >= 0, got {weight!r}")
+    if values.get("precision", "fp32") not in PRECISIONS:
+        raise ConfigError(
+            f"{label('precision')}: {values['precision']!r}; valid: {', '.join(PRECISIONS)}"
+        )
+    if values.get("inference_batch_size", 1) < 1:
+        raise ConfigError(
+            f"{label('inference_batch_size')} must be at least 1, "
+            f"got {values['inference_batch_size']}"
+        )
+    if values.get("bootstrap_resamples", 0) < 0:
+        raise ConfigError(
+            f"{label('bootstrap_resamples')} must be >= 0 (0: no intervals), "
+            f"got {values['bootstrap_resamples']}"
+        )
+
+
+def check_options(config: DownstreamConfig) -> None:
+    """The options this module adds (baselines, CLP, inference, intervals), checked before
+    anything is loaded; :class:`ConfigError` naming the option."""
+    from .cda import load_word_list
+
+    _start(config)
+    check_option_values(asdict(config))
+    if config.baseline == "cda" or clp_weight(config) > 0:
+        try:
+            load_word_list(counterfactual_axis(config), config.data_dir)
+        except (ConfigError, DataError) as exc:
+            raise ConfigError(f"--cda-axis: {exc}") from None
 
 
 def _subsample(dataset: Dataset, limit: int | None, seed: int) -> Dataset:
@@ -170,64 +266,163 @@ def _module_checksum(model) -> str | None:
     return digest.hexdigest()[:16]
 
 
-class WeightedTrainer(Trainer):
-    """Trainer with class-weighted cross-entropy (the reference code's hate-speech weights)."""
+# prefix of the counterfactual's columns in a tokenized training set (CLP)
+CF = "cf_"
 
-    def __init__(self, *args: Any, class_weights: torch.Tensor | None = None, **kwargs: Any):
+
+def clp_penalty(logits: torch.Tensor, counterfactual_logits: torch.Tensor) -> torch.Tensor:
+    """Counterfactual logit pairing (Garg et al. 2019): mean over the pairs (and classes) of
+    ``|logits(x) - logits(x')|``; 0 for no pair."""
+    if logits.numel() == 0:
+        return logits.new_zeros(())
+    return (logits.float() - counterfactual_logits.float()).abs().mean()
+
+
+class WeightedTrainer(Trainer):
+    """Trainer with class-weighted cross-entropy (the reference code's hate-speech weights)
+    and, with ``clp_weight > 0``, counterfactual logit pairing on the batch's examples that
+    carry a counterfactual (``cf_*`` inputs, ``cf_has`` = 1)."""
+
+    def __init__(
+        self,
+        *args: Any,
+        class_weights: torch.Tensor | None = None,
+        clp_weight: float = 0.0,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
         self.class_weights = class_weights
+        self.clp_weight = clp_weight
         self.model_accepts_loss_kwargs = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
+        counterfactual = {k[len(CF) :]: inputs.pop(k) for k in list(inputs) if k.startswith(CF)}
         outputs = model(**inputs)
         weight = (
             None if self.class_weights is None else self.class_weights.to(outputs.logits.device)
         )
         loss = F.cross_entropy(outputs.logits.float(), labels, weight=weight)
+        has = counterfactual.pop("has", None)
+        if self.clp_weight > 0 and has is not None and bool(has.any()):
+            rows = has.bool()
+            other = model(**{key: value[rows] for key, value in counterfactual.items()})
+            loss = loss + self.clp_weight * clp_penalty(outputs.logits[rows], other.logits)
         return (loss, outputs) if return_outputs else loss
 
 
+class CounterfactualCollator:
+    """Pads a batch and, when its rows carry them, their counterfactuals (``cf_*``)."""
+
+    def __init__(self, tokenizer):
+        self.pad = DataCollatorWithPadding(tokenizer)
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        counterfactuals = [
+            {key[len(CF) :]: row.pop(key) for key in list(row) if key.startswith(CF)}
+            for row in features
+        ]
+        batch = self.pad(features)
+        if counterfactuals[0]:
+            has = torch.tensor([bool(row.pop("has")) for row in counterfactuals])
+            padded = self.pad(counterfactuals)
+            batch.update({f"{CF}{key}": value for key, value in padded.items()})
+            batch[f"{CF}has"] = has
+        return batch
+
+
 def _tokenize(dataset: Dataset, tokenizer, max_length: int) -> Dataset:
+    """Model inputs and ``labels``; rows with ``cf_text`` also get ``cf_*`` inputs."""
     pair = "text_pair" in dataset.column_names
+    counterfactual = f"{CF}text" in dataset.column_names
 
     def encode(batch):
-        return tokenizer(
+        encoded = tokenizer(
             batch["text"],
             batch["text_pair"] if pair else None,
             truncation=True,
             max_length=max_length,
         )
+        if counterfactual:
+            other = tokenizer(
+                batch[f"{CF}text"],
+                batch[f"{CF}text_pair"] if pair else None,
+                truncation=True,
+                max_length=max_length,
+            )
+            encoded.update({f"{CF}{key}": value for key, value in other.items()})
+        return encoded
 
     keep = {"input_ids", "attention_mask", "token_type_ids", "label"}
+    keep |= {f"{CF}{key}" for key in keep} | {f"{CF}has"}
     encoded = dataset.map(encode, batched=True, desc="tokenizing")
     return encoded.remove_columns([c for c in encoded.column_names if c not in keep]).rename_column(
         "label", "labels"
     )
 
 
-@torch.no_grad()
+def length_batches(
+    lengths: np.ndarray, batch_size: int = INFERENCE_BATCH_SIZE, max_tokens: int = INFERENCE_TOKENS
+) -> list[np.ndarray]:
+    """Row indices in batches of similar length: sorted by length (stable), at most
+    ``batch_size`` rows and ``max_tokens`` padded tokens (rows x longest row) per batch."""
+    order = np.argsort(lengths, kind="stable")
+    batches, start = [], 0
+    while start < len(order):
+        longest = max(int(lengths[order[min(start + batch_size, len(order)) - 1]]), 1)
+        size = max(1, min(batch_size, max_tokens // longest))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def _pad_rows(encoded: dict[str, list], rows: np.ndarray, pad_id: int, device) -> dict:
+    """The tensors of ``rows`` padded on the right to the longest of them."""
+    width = max(len(encoded["input_ids"][i]) for i in rows)
+    batch = {}
+    for key, values in encoded.items():
+        array = np.full((len(rows), width), pad_id if key == "input_ids" else 0, dtype=np.int64)
+        for j, i in enumerate(rows):
+            array[j, : len(values[i])] = values[i]
+        batch[key] = torch.from_numpy(array).to(device)
+    return batch
+
+
 def predict(
-    model, tokenizer, dataset: Dataset, max_length: int, batch_size: int = 64
+    model,
+    tokenizer,
+    dataset: Dataset,
+    max_length: int,
+    batch_size: int = INFERENCE_BATCH_SIZE,
+    precision: str = "fp32",
+    max_tokens: int = INFERENCE_TOKENS,
 ) -> np.ndarray:
     """Class probabilities ``[n, num_labels]`` of ``model`` on ``dataset`` (text[, text_pair]).
 
-    Inputs are tokenized once and batched in order of length, so a batch carries little
-    padding; the rows come back in the dataset's order.
+    Inputs are tokenized once (one fast-tokenizer call) and run in batches of similar length
+    (:func:`length_batches`) padded only to their longest row, under ``torch.inference_mode``;
+    ``precision="bf16"`` runs the model under bfloat16 autocast (CPU or GPU; see
+    docs/downstream.md for its agreement with fp32). The rows come back in the dataset's
+    order.
     """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     model.eval()
     device = next(model.parameters()).device
     texts = dataset["text"][:]
     pairs = dataset["text_pair"][:] if "text_pair" in dataset.column_names else None
-    encoded = tokenizer(texts, pairs, truncation=True, max_length=max_length)
-    order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+    encoded = tokenizer(
+        texts, pairs, truncation=True, max_length=max_length, return_attention_mask=True
+    )
+    encoded = {key: encoded[key] for key in MODEL_INPUTS if key in encoded}
+    lengths = np.fromiter(map(len, encoded["input_ids"]), dtype=np.int64, count=len(texts))
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     probs = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch = tokenizer.pad(
-            [{key: encoded[key][i] for key in encoded} for i in rows], return_tensors="pt"
-        ).to(device)
-        probs[rows] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    with torch.inference_mode(), autocast:
+        for rows in length_batches(lengths, batch_size, max_tokens):
+            logits = model(**_pad_rows(encoded, rows, pad_id, device)).logits.float()
+            probs[rows] = torch.softmax(logits, dim=-1).cpu().numpy()
     return probs
 
 
@@ -255,12 +450,65 @@ def prediction_rows(dataset: Dataset, probs: np.ndarray) -> list[dict[str, Any]]
     return rows
 
 
-def save_classifier(model, folder: Path, config: DownstreamConfig, num_labels: int):
+def evaluate_datasets(
+    model,
+    tokenizer,
+    datasets: dict[str, Dataset],
+    output: Path,
+    options,
+    max_length: int,
+    *,
+    batch_size: int = INFERENCE_BATCH_SIZE,
+    precision: str = "fp32",
+    bootstrap_resamples: int = 1000,
+    seed: int = 0,
+    paths: dict[str, Path] | None = None,
+) -> dict[str, Any]:
+    """Predict every data set, write ``predictions-<name>.jsonl`` into ``output`` and compute
+    from that file exactly what ``peftdebias metrics`` computes, plus the 95 % bootstrap
+    intervals of the headline numbers (``intervals``; see
+    :func:`peftdebias.metrics.intervals.prediction_intervals`). ``paths`` may name other
+    predictions files. Returns name -> results."""
+    from .metrics import compute_metrics, read_predictions
+    from .metrics.intervals import prediction_intervals
+    from .metrics.predictions import write_predictions
+
+    results: dict[str, Any] = {}
+    for name, dataset in datasets.items():
+        started = time.time()
+        probs = predict(model, tokenizer, dataset, max_length, batch_size, precision)
+        predicted = time.time()
+        path = (paths or {}).get(name) or output / f"predictions-{name}.jsonl"
+        write_predictions(path, prediction_rows(dataset, probs), overwrite=True)
+        predictions = read_predictions(path)
+        result = compute_metrics(predictions, options=options)
+        if bootstrap_resamples:
+            result["intervals"] = prediction_intervals(
+                predictions, result, options, n_resamples=bootstrap_resamples, seed=seed
+            )
+        result["inference"] = {
+            "precision": precision,
+            "seconds": round(predicted - started, 2),
+            "sentences_per_second": round(len(dataset) / max(predicted - started, 1e-9), 1),
+        }
+        results[name] = result
+    return results
+
+
+def save_classifier(
+    model,
+    folder: Path,
+    config: DownstreamConfig,
+    num_labels: int,
+    extra: dict[str, Any] | None = None,
+):
     """Save the fine-tuned classifier so that :func:`load_classifier` rebuilds it exactly.
 
     ``model.safetensors`` holds every tensor of the model as trained (backbone, head and the
     frozen module, under the names the module's wrapper gives them); a copy of the module
-    folder (``module/``) and ``downstream.json`` say how to rebuild the wrapper first.
+    folder (``module/``) and ``downstream.json`` say how to rebuild the wrapper first
+    (``extra``: more manifest fields, e.g. the task, label names and max length that
+    :func:`predict_file` reuses).
     """
     with atomic_dir(folder) as tmp:
         start = _start(config)
@@ -271,8 +519,22 @@ def save_classifier(model, folder: Path, config: DownstreamConfig, num_labels: i
         save_model(model, str(tmp / "model.safetensors"))
         write_json(
             tmp / MANIFEST,
-            {"base_model": config.model, "start": start, "num_labels": num_labels},
+            {"base_model": config.model, "start": start, "num_labels": num_labels, **(extra or {})},
         )
+
+
+def classifier_manifest(folder: str | Path) -> dict[str, Any]:
+    """``downstream.json`` of a model folder written by :func:`save_classifier`."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise DataError(f"{folder} is not a downstream model folder (no {MANIFEST})")
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{folder / MANIFEST}: unreadable ({exc})") from None
+    if not isinstance(manifest, dict) or not {"base_model", "start", "num_labels"} <= set(manifest):
+        raise DataError(f"{folder / MANIFEST}: not a downstream model manifest")
+    return manifest
 
 
 def load_classifier(folder: str | Path):
@@ -280,9 +542,7 @@ def load_classifier(folder: str | Path):
     from .methods import load_module
 
     folder = Path(folder)
-    if not (folder / MANIFEST).is_file():
-        raise DataError(f"{folder} is not a downstream model folder (no {MANIFEST})")
-    manifest = json.loads((folder / MANIFEST).read_text())
+    manifest = classifier_manifest(folder)
     model = load_sequence_classifier(manifest["base_model"], num_labels=manifest["num_labels"])
     if manifest["start"] != "baseline":
         model = load_module(model, folder / "module")
@@ -292,10 +552,11 @@ def load_classifier(folder: str | Path):
 
 def train_downstream(config: DownstreamConfig) -> DownstreamResult:
     """Run the downstream phase described by ``config``; see the module docstring."""
-    from .metrics import MetricOptions, axis_terms, compute_metrics, read_predictions, read_terms
-    from .metrics.predictions import write_predictions
+    config = validate_downstream(config)  # every option and file, before anything is trained
+    from .metrics import MetricOptions, axis_terms, read_terms
 
     start = _start(config)
+    check_options(config)
     task = get_task(config.task)
     try:
         preset = DOWNSTREAM_PRESETS[config.preset]
@@ -317,8 +578,7 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
     class_weights = config.class_weights if config.class_weights is not None else task.class_weights
 
     output = Path(config.output)
-    if not config.resume:
-        prepare_output_dir(output, config.overwrite)
+    prepare_output_dir(output, config.overwrite, owned=OUTPUTS, resume=config.resume)
     started = time.time()
     splits = load_task_splits(task, config.data_dir, config.seed, config.columns)
     num_labels = _num_labels(task, splits)
@@ -337,6 +597,24 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
             )
             for role, split in splits.items()
         }
+    weight_clp = clp_weight(config)
+    counterfactuals: dict[str, Any] = {}
+    if config.baseline == "cda" or weight_clp > 0:
+        from .cda import CounterfactualAugmenter, load_word_list
+        from .tasks import attach_counterfactuals, cda_augment
+
+        axis = counterfactual_axis(config)
+        augmenter = CounterfactualAugmenter(load_word_list(axis, config.data_dir))
+        counterfactuals["axis"] = axis
+        if config.baseline == "cda":  # two-sided: originals and their counterfactuals
+            splits["train"], added = cda_augment(splits["train"], augmenter)
+            counterfactuals["cda_added"] = added
+        if weight_clp > 0:
+            splits["train"], paired = attach_counterfactuals(
+                splits["train"], augmenter, config.seed
+            )
+            counterfactuals.update({"clp_weight": weight_clp, "clp_pairs": paired})
+        logger.info("counterfactuals along %s: %s", axis, counterfactuals)
     model = build_model(config, num_labels)
     if config.freeze_layernorm:
         for name, param in model.named_parameters():
@@ -373,19 +651,23 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
         data_seed=config.seed,
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
+        # the counterfactual inputs (cf_*) are not arguments of forward: keep them
+        remove_unused_columns=weight_clp == 0,
     )
     trainer = WeightedTrainer(
         model=model,
         args=args,
         train_dataset=_tokenize(splits["train"], tokenizer, max_length),
         eval_dataset=_tokenize(splits["dev"], tokenizer, max_length),
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=CounterfactualCollator(tokenizer),
         processing_class=tokenizer,
         compute_metrics=selection_metrics,
         class_weights=weights,
+        clp_weight=weight_clp,
     )
-    checkpoints = list((output / "checkpoints").glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=bool(config.resume and checkpoints) or None)
+    # the last checkpoint the Trainer finished writing (a Ctrl-C may cut one short)
+    checkpoint = last_complete_checkpoint(output / "checkpoints") if config.resume else None
+    trainer.train(resume_from_checkpoint=checkpoint)
     model = trainer.model
     module_after = _module_checksum(model) if start == "debias" else None
     if module_before != module_after:
@@ -411,24 +693,179 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
         terms, source = axis_terms(config.fprd_axis), config.fprd_axis
     options = MetricOptions(terms=terms, terms_source=source, neutral_index=neutral_index)
     metrics: dict[str, Any] = {"task": task.name, "start": start, "splits": {}}
+    if config.baseline:
+        metrics["baseline"] = config.baseline
     if trainer.is_world_process_zero():
-        for name in [split for split in evaluated if split != "train"]:
-            probs = predict(model, tokenizer, evaluated[name], max_length)
-            rows = prediction_rows(evaluated[name], probs)
-            path = output / f"predictions-{name}.jsonl"
-            write_predictions(path, rows, overwrite=True)
-            metrics["splits"][name] = compute_metrics(read_predictions(path), options=options)
+        evaluation_started = time.time()
+        metrics["splits"] = evaluate_datasets(
+            model,
+            tokenizer,
+            {name: data for name, data in evaluated.items() if name != "train"},
+            output,
+            options,
+            max_length,
+            batch_size=config.inference_batch_size,
+            precision=config.precision,
+            bootstrap_resamples=config.bootstrap_resamples,
+            seed=config.seed,
+        )
         metrics.update(
             {
                 "config": asdict(config),
                 "selection_metric": metric,
                 "num_labels": num_labels,
                 "train_examples": len(splits["train"]),
+                "counterfactuals": counterfactuals or None,
                 "module_frozen_checksum": module_after,
                 "steps": trainer.state.global_step,
+                "evaluation_seconds": round(time.time() - evaluation_started, 1),
                 "seconds": round(time.time() - started, 1),
             }
         )
-        save_classifier(model, output / "model", config, num_labels)
+        label_feature = splits["test"].features.get("label")
+        extra = {
+            "task": task.name,
+            "max_length": max_length,
+            "fprd_axis": None if config.fprd_terms else config.fprd_axis,
+            "label_names": list(getattr(label_feature, "names", None) or task.label_names or []),
+        }
+        save_classifier(model, output / "model", config, num_labels, extra)
         write_json(output / "metrics.json", metrics)
     return DownstreamResult(output, metrics)
+
+
+# --- applying a saved classifier to a labelled file (peftdebias predict) ---------------------
+
+PREDICT_OUTPUTS = ("metrics.json", "predictions.jsonl")
+DEFAULT_MAX_LENGTH = 128  # a model folder that does not record its max length
+
+
+@dataclass
+class PredictConfig:
+    """Options of ``peftdebias predict``; ``None`` values come from the model's manifest."""
+
+    model_dir: str
+    input: str
+    output: str
+    text_column: str = "text"
+    label_column: str = "label"
+    text_pair_column: str | None = None
+    attribute_column: str | None = None
+    id_column: str | None = None
+    fprd_axis: str | None = None  # default: the model's training run's, else group
+    fprd_terms: str | None = None
+    max_length: int | None = None  # default: the model's training max length
+    inference_batch_size: int = INFERENCE_BATCH_SIZE
+    precision: str = "fp32"
+    bootstrap_resamples: int = 1000
+    seed: int = 42
+    overwrite: bool = False
+
+
+def _file_labels(dataset: Dataset, manifest: dict[str, Any], where: str) -> Dataset:
+    """Map the file's labels onto the model's classes: integer labels are class ids; names
+    are looked up (case-insensitively) among the label names the model was trained with."""
+    num_labels = int(manifest["num_labels"])
+    names = list(dataset.features["label"].names)
+    known = [str(name) for name in manifest.get("label_names") or []]
+    if all(name.isascii() and name.isdigit() for name in names):
+        mapping = [int(name) for name in names]
+    elif known:
+        lookup = {name.casefold(): index for index, name in enumerate(known)}
+        unknown = [name for name in names if name.casefold() not in lookup]
+        if unknown:
+            raise DataError(
+                f"{where}: label(s) {', '.join(map(repr, unknown))} are not classes of the "
+                f"model (its classes: {', '.join(known)}); use those names or the ids "
+                f"0..{num_labels - 1}"
+            )
+        mapping = [lookup[name.casefold()] for name in names]
+    else:
+        raise DataError(
+            f"{where}: labels {', '.join(map(repr, names))} are names, but the model does not "
+            f"record its class names; give class ids 0..{num_labels - 1}"
+        )
+    if max(mapping) >= num_labels:
+        raise DataError(
+            f"{where}: label {max(mapping)} is not a class of the model (classes "
+            f"0..{num_labels - 1})"
+        )
+    labels = [mapping[label] for label in dataset["label"]]
+    return dataset.remove_columns("label").add_column("label", labels)
+
+
+def predict_file(config: PredictConfig) -> dict[str, Any]:
+    """Apply the classifier saved in ``config.model_dir`` (a downstream run's ``model/``) to
+    the labelled csv/tsv/jsonl ``config.input``: ``predictions.jsonl`` and ``metrics.json``
+    (what ``peftdebias metrics`` computes from that file, the 95 % bootstrap intervals and
+    the inference settings) in ``config.output``. Returns the metrics."""
+    from .data import load_user_table
+    from .errors import OutputExistsError
+    from .metrics import MetricOptions, axis_terms, read_terms
+
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"--precision {config.precision!r}; valid: {', '.join(PRECISIONS)}")
+    if config.inference_batch_size < 1 or config.bootstrap_resamples < 0:
+        raise ConfigError("--inference-batch-size must be >= 1 and --bootstrap-resamples >= 0")
+    if config.max_length is not None and config.max_length < 2:
+        raise ConfigError(f"--max-length must be at least 2, got {config.max_length}")
+    manifest = classifier_manifest(config.model_dir)
+    output = Path(config.output)
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {output} is a file, not a directory; choose another path")
+    if output.is_dir() and any(output.iterdir()) and not config.overwrite:
+        raise OutputExistsError(
+            f"output directory {output} is not empty; pass --overwrite to write into it"
+        )
+    if config.fprd_terms:
+        terms, source = read_terms(config.fprd_terms), config.fprd_terms
+    else:
+        axis = config.fprd_axis or manifest.get("fprd_axis") or "group"
+        terms, source = axis_terms(axis), axis
+    dataset = load_user_table(
+        config.input,
+        text_column=config.text_column,
+        label_column=config.label_column,
+        attribute_column=config.attribute_column,
+        text_pair_column=config.text_pair_column,
+        id_column=config.id_column,
+        min_classes=1,
+    )
+    dataset = _file_labels(dataset, manifest, f"{config.input}, column {config.label_column}")
+    names = [str(name).lower() for name in manifest.get("label_names") or []]
+    options = MetricOptions(
+        terms=terms,
+        terms_source=source,
+        neutral_index=names.index("neutral") if "neutral" in names else 1,
+    )
+    max_length = config.max_length or manifest.get("max_length") or DEFAULT_MAX_LENGTH
+    model, tokenizer = load_classifier(config.model_dir)
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and max_length > limit:  # a longer input would index past the positions
+        max_length = limit
+    prepare_output_dir(output, config.overwrite, owned=PREDICT_OUTPUTS)
+    started = time.time()
+    results = evaluate_datasets(
+        model,
+        tokenizer,
+        {"input": dataset},
+        output,
+        options,
+        max_length,
+        batch_size=config.inference_batch_size,
+        precision=config.precision,
+        bootstrap_resamples=config.bootstrap_resamples,
+        seed=config.seed,
+        paths={"input": output / "predictions.jsonl"},
+    )["input"]
+    metrics = {
+        "model_dir": str(config.model_dir),
+        "model": {key: manifest.get(key) for key in ("base_model", "start", "task")},
+        "input": str(config.input),
+        "max_length": max_length,
+        **results,
+        "config": asdict(config),
+        "seconds": round(time.time() - started, 1),
+    }
+    write_json(output / "metrics.json", metrics)
+    return metrics

@@ -163,4 +163,81 @@ def load_task_splits(
             role: split.map(lambda row: {"text": mark_coreference(row)})
             for role, split in splits.items()
         }
+    if "label" in splits["train"].column_names:  # a one-class train split learns nothing
+        from .data.tables import check_classes
+
+        names = getattr(splits["train"].features["label"], "names", ())
+        check_classes(splits["train"]["label"][:], names, f"task {task.name}: train split")
     return splits
+
+
+# --- counterfactuals of a training set (downstream CDA, counterfactual logit pairing) -------
+
+# joins text and text_pair so that one rotation swaps both (not whitespace, not a word
+# character: no multi-word term can span it)
+_PAIR_SEPARATOR = "\n\x00\n"
+
+
+def counterfactual_texts(augmenter, text: str, text_pair: str | None = None) -> list[tuple]:
+    """Counterfactuals ``k = 1 .. n-1`` of an input as ``(text, text_pair)`` tuples (``[]``
+    when no attribute term occurs); a pair is swapped with one rotation across both texts,
+    so that "The nurse ... / The woman ..." stays consistent."""
+    if text_pair is None:
+        return [(other, None) for other in augmenter.counterfactuals(text)]
+    if _PAIR_SEPARATOR in text or _PAIR_SEPARATOR in text_pair:  # pragma: no cover - NUL bytes
+        firsts, seconds = augmenter.counterfactuals(text), augmenter.counterfactuals(text_pair)
+        count = max(len(firsts), len(seconds))
+        return [
+            (firsts[k] if k < len(firsts) else text, seconds[k] if k < len(seconds) else text_pair)
+            for k in range(count)
+        ]
+    joined = augmenter.counterfactuals(text + _PAIR_SEPARATOR + text_pair)
+    return [tuple(other.split(_PAIR_SEPARATOR, 1)) for other in joined]
+
+
+def cda_augment(dataset: Dataset, augmenter) -> tuple[Dataset, int]:
+    """Two-sided CDA of a training split: each row, followed by its counterfactuals (the
+    attribute terms of ``text`` and ``text_pair`` swapped, every other column and the label
+    copied). Rows without an attribute term stay once; a matched row appears n times for a
+    word list of n-tuples (pairs: twice). Returns the augmented set and how many rows were
+    added."""
+    pair = "text_pair" in dataset.column_names
+    columns = dataset.to_dict()
+    out: dict[str, list] = {name: [] for name in columns}
+    added = 0
+    for index in range(len(dataset)):
+        text = columns["text"][index]
+        found = counterfactual_texts(augmenter, text, columns["text_pair"][index] if pair else None)
+        for other in [(text, columns["text_pair"][index] if pair else None), *found]:
+            for name, values in columns.items():
+                out[name].append(values[index])
+            out["text"][-1] = other[0]
+            if pair:
+                out["text_pair"][-1] = other[1]
+        added += len(found)
+    return Dataset.from_dict(out, features=dataset.features), added
+
+
+def attach_counterfactuals(dataset: Dataset, augmenter, seed: int) -> tuple[Dataset, int]:
+    """Add ``cf_text`` (and ``cf_text_pair``) and ``cf_has`` (1 when the row has an attribute
+    term) to a training split: the counterfactual logit pairing partner of each row, one of
+    its counterfactuals drawn with ``seed`` (pairs: the swap); rows without a term get
+    their own text and ``cf_has = 0``. Returns the set and the number of rows with a
+    partner."""
+    import random
+
+    rng = random.Random(seed)
+    pair = "text_pair" in dataset.column_names
+    texts, pairs = dataset["text"][:], dataset["text_pair"][:] if pair else None
+    cf_text, cf_pair, has = [], [], []
+    for index, text in enumerate(texts):
+        second = pairs[index] if pair else None
+        found = counterfactual_texts(augmenter, text, second)
+        chosen = rng.choice(found) if found else (text, second)
+        cf_text.append(chosen[0])
+        cf_pair.append(chosen[1])
+        has.append(int(bool(found)))
+    dataset = dataset.add_column("cf_text", cf_text).add_column("cf_has", has)
+    if pair:
+        dataset = dataset.add_column("cf_text_pair", cf_pair)
+    return dataset, sum(has)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ExperimentConfig, slug
+from ..validation import check_relative_id
+from .config import BASELINES, ExperimentConfig, slug
 
 INTRINSIC_FILE = "intrinsic.json"
 
@@ -152,6 +153,8 @@ def plan(config: ExperimentConfig) -> list[Cell]:
                     )
     for seed_cells in by_seed.values():
         cells.extend(seed_cells)
+    for cell in cells:  # every id becomes a folder under the run folder
+        check_relative_id(cell.id, f"cell {cell.id}")
     return cells
 
 
@@ -203,9 +206,11 @@ def _downstream(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) 
     from ..downstream import DownstreamConfig, train_downstream
 
     p = cell.params
-    start = {}
-    if p["start"] == "ft":
-        start["baseline"] = "ft"
+    start: dict[str, Any] = {}
+    if p["start"] in BASELINES:  # ft, cda, clp: the base model; cda/clp swap along the axis
+        start["baseline"] = p["start"]
+        if p["start"] != "ft" and "cda_axis" not in p["options"]:
+            start["cda_axis"] = p["axis"]
     else:
         start[p["start"]] = str(root / cell.needs[0])
     fprd_axis = p["fprd_axis"]

@@ -20,6 +20,16 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..errors import ConfigError
+from ..validation import (
+    DOWNSTREAM_BOUNDS,
+    UPSTREAM_BOUNDS,
+    check_class_weights,
+    check_data_dir,
+    check_method_options,
+    check_model,
+    check_name,
+    check_settings,
+)
 
 # Options of UpstreamConfig / DownstreamConfig / IntrinsicConfig that the runner sets itself
 # (per cell) and a config may therefore not override.
@@ -32,7 +42,9 @@ DOWNSTREAM_MANAGED = [
     "seed", "overwrite", "resume",
 ]  # fmt: skip
 INTRINSIC_MANAGED = ("benchmarks", "bias_type", "seed")
-BASELINES = ("ft",)
+# downstream baselines (peftdebias.downstream.BASELINES): plain fine-tuning, downstream CDA
+# (the task's training set augmented along the task's axis), counterfactual logit pairing
+BASELINES = ("ft", "cda", "clp")
 # Bias type of the intrinsic benchmarks for each CDA axis ("group" mixes race, religion and
 # sexuality; its benchmark columns are the race ones, as in the paper's Table 1).
 DEFAULT_BIAS_TYPES = {"gender": "gender", "race": "race", "religion": "religion", "group": "race"}
@@ -123,7 +135,7 @@ def slug(text: str) -> str:
     """File-name-safe short form of a name or path (a path contributes its stem)."""
     if os.sep in text or "/" in text or Path(text).suffix:
         text = Path(text).stem
-    return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-").lower() or "x"
+    return re.sub(r"[^A-Za-z0-9._]+", "-", text).strip("-.").lower() or "x"
 
 
 # --- strict conversion of plain YAML data into the dataclasses above -------------------------
@@ -192,6 +204,9 @@ def _convert(value: Any, hint: Any, path: str) -> Any:
     if hint in (str, bool) and isinstance(value, hint):
         return value
     raise ConfigError(f"{path}: expected {_describe(hint)}, got {value!r}")
+
+
+convert = _convert  # public: peftdebias.validation checks method options with it
 
 
 def build(cls: type, data: Any, path: str = "") -> Any:
@@ -273,13 +288,24 @@ def _check_corpus(corpus: str, split: str, path: str) -> None:
     _one_of(split, source.splits, f"{path}.corpus_split", f"split of {source.name}")
 
 
+def _check_values(options: dict[str, Any], bounds: dict, path: str) -> None:
+    """Numeric options in range (``batch_size: 0`` and ``learning_rate: .nan`` are errors)."""
+    check_settings(options, bounds, lambda key: f"{path}.{key}")
+    if bounds is DOWNSTREAM_BOUNDS:  # clp_weight, precision, inference and interval options
+        from ..downstream import check_option_values
+
+        check_option_values(options, lambda key: f"{path}.{key}")
+    if "class_weights" in options:
+        check_class_weights(options["class_weights"], f"{path}.class_weights")
+
+
 def validate(config: ExperimentConfig) -> ExperimentConfig:
     """Check every name in ``config`` against the registries; raise ConfigError on the first
     problem (its key path and the valid values). Nothing is loaded or trained."""
     from ..downstream import DOWNSTREAM_PRESETS, DownstreamConfig
     from ..intrinsic import BENCHMARKS, IntrinsicConfig
     from ..intrinsic.evaluate import benchmark_bias_type
-    from ..methods import METHODS, get_method
+    from ..methods import METHODS
     from ..metrics import AXES as TERM_AXES
     from ..presets import UPSTREAM_PRESETS
     from ..tasks import TASKS
@@ -287,6 +313,8 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
 
     if not config.seeds:
         raise ConfigError("seeds: give at least one seed")
+    check_data_dir(config.data_dir, "data_dir")
+    check_model(config.model, "model")
     if not (config.upstream or config.downstream or config.intrinsic):
         raise ConfigError("the config has none of upstream, downstream, intrinsic: nothing to run")
     axes: set[str] = set()
@@ -297,6 +325,7 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
         for i, method in enumerate(up.methods):
             _one_of(method, METHODS, f"upstream.methods[{i}]", "method")
         for i, module in enumerate(up.modules):
+            check_name(module.label, f"upstream.modules[{i}].name")
             _check_axis(module.axis, f"upstream.modules[{i}].axis")
             _check_corpus(module.corpus, module.corpus_split, f"upstream.modules[{i}]")
             axes.add(module.axis)
@@ -309,25 +338,24 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
             )
         _one_of(up.preset, UPSTREAM_PRESETS, "upstream.preset", "preset")
         check_options(up.options, UpstreamConfig, UPSTREAM_MANAGED, "upstream.options")
+        _check_values(up.options, UPSTREAM_BOUNDS, "upstream.options")
         for key, table in (("method_options", up.method_options), ("method_overrides",
                            up.method_overrides)):  # fmt: skip
             for method, options in table.items():
                 _one_of(method, up.methods, f"upstream.{key}", "method (not in upstream.methods)")
+                where = f"upstream.{key}.{method}"
                 if key == "method_options":
-                    try:
-                        get_method(method, **options)
-                    except (ConfigError, TypeError, ValueError) as exc:
-                        raise ConfigError(f"upstream.method_options.{method}: {exc}") from None
+                    check_method_options(method, options, where, (where + ".{}").format)
                 else:
-                    check_options(
-                        options, UpstreamConfig, UPSTREAM_MANAGED, f"upstream.{key}.{method}"
-                    )
+                    check_options(options, UpstreamConfig, UPSTREAM_MANAGED, where)
+                    _check_values(options, UPSTREAM_BOUNDS, where)
     down = config.downstream
     if down is not None:
         if not down.tasks:
             raise ConfigError("downstream.tasks: give at least one task")
         _one_of(down.preset, DOWNSTREAM_PRESETS, "downstream.preset", "preset")
         check_options(down.options, DownstreamConfig, DOWNSTREAM_MANAGED, "downstream.options")
+        _check_values(down.options, DOWNSTREAM_BOUNDS, "downstream.options")
         for i, baseline in enumerate(down.baselines):
             _one_of(baseline, BASELINES, f"downstream.baselines[{i}]", "baseline")
         for i, task in enumerate(down.tasks):
@@ -345,6 +373,7 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
                     f"valid: {', '.join(TERM_AXES)}, or a term file"
                 )
             check_options(task.options, DownstreamConfig, DOWNSTREAM_MANAGED, f"{path}.options")
+            _check_values(task.options, DOWNSTREAM_BOUNDS, f"{path}.options")
     intr = config.intrinsic
     if intr is not None:
         for i, benchmark in enumerate(intr.benchmarks):
@@ -374,9 +403,14 @@ def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+        state = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config file {path} {state}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return from_dict(data or {}, overrides, source=str(path))
@@ -386,6 +420,11 @@ def from_dict(
     data: dict[str, Any], overrides: dict[str, Any] | None = None, source: str = "config"
 ) -> ExperimentConfig:
     """Build and validate an :class:`ExperimentConfig` from plain data (parsed YAML)."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source}: the top level must be a mapping (name: ..., upstream: ...), "
+            f"not a {type(data).__name__}"
+        )
     data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     try:
         return validate(build(ExperimentConfig, data))

@@ -5,10 +5,17 @@ Reads ``manifest.json`` and the artefacts of every finished cell (``intrinsic.js
 ``table2_extrinsic.csv`` (long format: row, task, metric, mean, std, n, seeds, p vs FT),
 ``cells.csv`` and the PNG plots of :mod:`peftdebias.experiments.plots`.
 
-- Mean +- sample standard deviation (ddof 1) over seeds.
-- Significance: two-sided paired t-test (``scipy.stats.ttest_rel``) of a row against FT over
-  the seeds both have; ``n/a`` with fewer than 2 pairs or identical differences. ``*``
-  marks p < 0.05.
+- Every value comes with its 95 % confidence interval (:mod:`peftdebias.metrics.intervals`):
+  a t-interval over seeds for a row with at least 2 seeds; for a single run the percentile
+  bootstrap over test examples that the downstream run stored in ``metrics.json``
+  (``intervals``); CrowS-Pairs: Wilson binomial interval of the share of pairs; StereoSet
+  SS / LMS: bootstrap over items (from the cell's ``stereoset-<bias type>_scores.jsonl``);
+  SEAT ES: t-interval over the SEAT tests. The CSVs also keep the sample std (ddof 1).
+- Module (or baseline) vs FT: per-seed differences over the seeds both have (same seeds,
+  same data order), their mean with a 95 % t-interval and the two-sided paired t-test
+  p-value (``scipy.stats.ttest_rel``); ``*`` marks a difference only where that interval
+  excludes zero (equivalently p < 0.05); ``n/a`` with fewer than 2 pairs or identical
+  differences.
 """
 
 from __future__ import annotations
@@ -25,11 +32,21 @@ from typing import Any
 
 from ..errors import DataError
 from ..io import atomic_open
+from ..metrics.intervals import (
+    Interval,
+    PairedComparison,
+    crows_interval,
+    paired_comparison,
+    stereoset_intervals,
+    t_interval,
+)
 from .config import slug
 from .runner import MANIFEST
 
 METHOD_NAMES = {
     "ft": "FT",
+    "cda": "CDA",
+    "clp": "CLP",
     "full": "Full-Debias",
     "lora": "LoRA",
     "prefix": "Prefix",
@@ -59,9 +76,11 @@ SIGNIFICANCE = 0.05
 
 @dataclass
 class Stat:
-    """Values of one table entry by seed, with their summary."""
+    """Values of one table entry by seed, with their summary; ``intervals``: the within-run
+    interval of a seed's value (bootstrap, binomial), when the run stored one."""
 
     values: dict[int, float] = field(default_factory=dict)
+    intervals: dict[int, Interval] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -75,17 +94,29 @@ class Stat:
     def std(self) -> float | None:
         return statistics.stdev(self.values.values()) if self.n > 1 else None
 
+    @property
+    def interval(self) -> Interval:
+        """95 % interval of the row's value: t over seeds (n >= 2), else the single run's
+        stored interval, else the value alone."""
+        if self.n == 1:
+            (seed,) = self.values
+            stored = self.intervals.get(seed)
+            if stored is not None:
+                return stored
+        return t_interval(list(self.values.values()))
+
+
+def comparison(row: Stat, baseline: Stat) -> PairedComparison:
+    """``row - baseline`` paired over the seeds both have (see
+    :func:`~peftdebias.metrics.intervals.paired_comparison`)."""
+    return paired_comparison(row.values, baseline.values)
+
 
 def paired_p_value(row: Stat, baseline: Stat) -> float | None:
-    """Two-sided paired t-test p-value over the seeds both have; None when not computable."""
-    from scipy.stats import ttest_rel
-
-    seeds = sorted(set(row.values) & set(baseline.values))
-    diffs = {row.values[s] - baseline.values[s] for s in seeds}
-    if len(seeds) < 2 or len(diffs) == 1:
-        return None
-    result = ttest_rel([row.values[s] for s in seeds], [baseline.values[s] for s in seeds])
-    return None if math.isnan(result.pvalue) else float(result.pvalue)
+    """Two-sided paired t-test p-value over the seeds both have; None when not computable
+    (fewer than 2 pairs, or all differences equal). Equals ``scipy.stats.ttest_rel``."""
+    p_value = comparison(row, baseline).p_value
+    return None if p_value is None or math.isnan(p_value) else p_value
 
 
 def method_name(method: str) -> str:
@@ -145,7 +176,7 @@ def collect(root: str | os.PathLike) -> Collected:
     }
     out = Collected(root, manifest)
     methods = manifest["config"].get("upstream", {}) or {}
-    order = ["ft", "full", *(m for m in methods.get("methods", []) if m != "full")]
+    order = ["ft", "cda", "clp", "full", *(m for m in methods.get("methods", []) if m != "full")]
     out.row_order = {method_name(m): i for i, m in enumerate(order)}
 
     # a method with several modules on one axis gets the module name in its row label
@@ -174,7 +205,11 @@ def collect(root: str | os.PathLike) -> Collected:
                     path = (*path, info["metric"])
                 value = _get(metrics, ("splits", split, "metrics", *path))
                 if isinstance(value, int | float) and not math.isnan(value):
-                    columns.setdefault(column, Stat()).values[p["seed"]] = float(value)
+                    stat = columns.setdefault(column, Stat())
+                    stat.values[p["seed"]] = float(value)
+                    stored = _get(metrics, ("splits", split, "intervals", ".".join(path)))
+                    if isinstance(stored, dict):
+                        stat.intervals[p["seed"]] = Interval.from_dict(stored)
         elif c["kind"] == "intrinsic":
             record = _read_json(root / cid / "intrinsic.json")
             if "bias_types" not in record:  # a head-only cell of a model with a trained head
@@ -190,12 +225,53 @@ def collect(root: str | os.PathLike) -> Collected:
             for bias_type, result in record["bias_types"].items():
                 if not result.get("mlm_head", {}).get("trained", True):
                     out.untrained_head_rows.add(label)
-                for column, value in _intrinsic_values(bias_type, result).items():
+                values = _intrinsic_values(bias_type, result)
+                intervals = _intrinsic_intervals(root / cid, bias_type, result, values)
+                for column, value in values.items():
                     if column not in out.intrinsic_columns:
                         out.intrinsic_columns.append(column)
                     if value is not None:
-                        row.setdefault(column, Stat()).values[seed] = float(value)
+                        stat = row.setdefault(column, Stat())
+                        stat.values[seed] = float(value)
+                        if column in intervals:
+                            stat.intervals[seed] = intervals[column]
     return out
+
+
+def _intrinsic_intervals(
+    folder: Path, bias_type: str, result: dict[str, Any], values: dict[str, float | None]
+) -> dict[str, Interval]:
+    """Within-run 95 % intervals of the Table 1 columns of one bias type (see the module
+    docstring); a column whose interval cannot be computed is left out."""
+    intervals: dict[str, Interval] = {}
+    crows = result.get("crows")
+    if crows and {"stereo_preferred", "antistereo_preferred", "n"} <= set(crows):
+        intervals[f"{bias_type} CrowS"] = crows_interval(crows)
+    scores = folder / f"stereoset-{bias_type}_scores.jsonl"
+    if "stereoset" in result and scores.is_file():
+        items = [json.loads(line) for line in scores.read_text(encoding="utf-8").splitlines()
+                 if line.strip()]  # fmt: skip
+        domain = STEREOSET_DOMAIN.get(bias_type, bias_type)
+        if domain not in result["stereoset"].get("by_domain", {}):
+            domain = None
+        try:
+            found = stereoset_intervals(items, domain)
+        except (KeyError, ValueError, TypeError):
+            found = {}
+        for key, column in (("lms", f"{bias_type} SS LM"), ("ss", f"{bias_type} SS")):
+            value = values.get(column)
+            estimate = found[key].estimate if key in found else None
+            if estimate is not None and value is not None and math.isclose(estimate, value):
+                intervals[column] = found[key]
+    if "seat" in result:
+        sizes = [abs(t["effect_size"]) for t in result["seat"]["tests"]
+                 if t["effect_size"] is not None]  # fmt: skip
+        if sizes:
+            over_tests = t_interval(sizes)
+            intervals[f"{bias_type} SEAT ES"] = Interval(
+                **{**over_tests.to_dict(), "method": "t over SEAT tests"}
+            )
+    return intervals
 
 
 def _intrinsic_values(bias_type: str, result: dict[str, Any]) -> dict[str, float | None]:
@@ -217,12 +293,26 @@ def _intrinsic_values(bias_type: str, result: dict[str, Any]) -> dict[str, float
 
 
 def _fmt(stat: Stat | None, marker: str = "") -> str:
+    """``mean [low, high]`` (95 % interval, see the module docstring) plus ``marker``."""
     if stat is None or stat.mean is None:
         return "–"
+    interval = stat.interval
     text = f"{stat.mean:.3f}"
-    if stat.std is not None:
-        text += f" ± {stat.std:.3f}"
+    if interval.defined:
+        text += f" [{interval.low:.3f}, {interval.high:.3f}]"
+        if not interval.covers_estimate:
+            text += "‡"
     return text + marker
+
+
+def _fmt_difference(found: PairedComparison | None) -> str:
+    """``Δ [low, high], p`` of a paired comparison with FT (``n/a`` when not computable)."""
+    if found is None or found.difference.estimate is None or found.p_value is None:
+        return "n/a"
+    diff = found.difference
+    marker = "*" if found.significant else ""
+    interval = f"[{diff.low:+.3f}, {diff.high:+.3f}]"
+    return f"{diff.estimate:+.3f} {interval}, p={found.p_value:.3g}{marker}"
 
 
 def _sorted_rows(labels, collected: Collected) -> list[str]:
@@ -256,7 +346,9 @@ def table1(collected: Collected) -> tuple[list[str], list[dict[str, Any]]]:
     return lines, rows
 
 
-def _csv_row(label, task, role, column, stat: Stat, p_value) -> dict[str, Any]:
+def _csv_row(label, task, role, column, stat: Stat, found: PairedComparison | None):
+    interval = stat.interval
+    diff = found.difference if found is not None else None
     return {
         "row": label,
         "task": task,
@@ -266,7 +358,14 @@ def _csv_row(label, task, role, column, stat: Stat, p_value) -> dict[str, Any]:
         "std": stat.std,
         "n": stat.n,
         "seeds": " ".join(str(s) for s in sorted(stat.values)),
-        "p_vs_ft": p_value,
+        "ci_low": interval.low,
+        "ci_high": interval.high,
+        "ci_method": interval.method if interval.defined else None,
+        "diff_vs_ft": diff.estimate if diff is not None else None,
+        "diff_low": diff.low if diff is not None else None,
+        "diff_high": diff.high if diff is not None else None,
+        "p_vs_ft": found.p_value if found is not None else None,
+        "significant": found.significant if found is not None else None,
     }
 
 
@@ -283,8 +382,8 @@ def column_title(collected: Collected, task: str, column: str) -> str:
 
 
 def table2(collected: Collected) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-    """Markdown lines of Table 2 and of its p-values (one table per task, in-domain first),
-    and the CSV rows."""
+    """Markdown lines of Table 2 and of the paired differences from FT (one table per task,
+    in-domain first), and the CSV rows."""
     tasks = sorted(
         collected.extrinsic, key=lambda t: (collected.tasks[t]["role"] != "in-domain", t)
     )
@@ -305,14 +404,14 @@ def table2(collected: Collected) -> tuple[list[str], list[str], list[dict[str, A
             for column, title in zip(columns, titles, strict=True):
                 stat = by_label.get(label, {}).get(column)
                 ft = by_label.get("FT", {}).get(column)
-                p_value = None if stat is None or ft is None or label == "FT" else (
-                    paired_p_value(stat, ft)
+                found = None if stat is None or ft is None or label == "FT" else (
+                    comparison(stat, ft)
                 )  # fmt: skip
-                marker = "*" if p_value is not None and p_value < SIGNIFICANCE else ""
+                marker = "*" if found is not None and found.significant else ""
                 cells.append(_fmt(stat, marker))
-                p_cells.append("–" if label == "FT" else f"{p_value:.3g}" if p_value else "n/a")
+                p_cells.append("–" if label == "FT" else _fmt_difference(found))
                 if stat is not None:
-                    rows.append(_csv_row(label, task, role, title, stat, p_value))
+                    rows.append(_csv_row(label, task, role, title, stat, found))
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
             p_lines.append(f"| {label} | " + " | ".join(p_cells) + " |")
         lines.append("")
@@ -352,9 +451,13 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     t1_lines, t1_rows = table1(collected)
     t2_lines, p_lines, t2_rows = table2(collected)
-    columns = ["row", "task", "role", "metric", "mean", "std", "n", "seeds", "p_vs_ft"]
+    columns = [
+        "row", "task", "role", "metric", "mean", "std", "n", "seeds", "ci_low", "ci_high",
+        "ci_method", "diff_vs_ft", "diff_low", "diff_high", "p_vs_ft", "significant",
+    ]  # fmt: skip
     files = [out / "table1_intrinsic.csv", out / "table2_extrinsic.csv", out / "cells.csv"]
-    _write_csv(files[0], t1_rows, [c for c in columns if c not in ("task", "role", "p_vs_ft")])
+    pairing = ("task", "role", "diff_vs_ft", "diff_low", "diff_high", "p_vs_ft", "significant")
+    _write_csv(files[0], t1_rows, [c for c in columns if c not in pairing])
     _write_csv(files[1], t2_rows, columns)
     cell_rows = [
         {"cell": cid, "kind": c["kind"], "status": c["status"], "seconds": c.get("seconds"),
@@ -386,7 +489,14 @@ def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
         + (f", commit {git['commit'][:10]}{' (dirty)' if git.get('dirty') else ''}" if git else "")
         + ".",
         "",
-        "Values are mean ± standard deviation over seeds (test split; FPRD-IPTTS on IPTTS).",
+        "Values are means over seeds (test split; FPRD-IPTTS on IPTTS) with their 95 % "
+        "confidence interval in brackets: a t-interval over seeds for rows with at least 2 "
+        "seeds; for a single run the percentile bootstrap over test examples (downstream), "
+        "the Wilson binomial interval (CrowS-Pairs), the bootstrap over items (StereoSet) or "
+        "the t-interval over the SEAT tests (SEAT ES). The CSVs give the method of each "
+        "interval and the standard deviation over seeds. ‡: the value lies outside its "
+        "bootstrap interval; resampling inflates sums of absolute differences such as FPRD, "
+        "so such a value is mostly sampling noise.",
         "",
     ]
     if t1_lines:
@@ -418,11 +528,16 @@ def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
             "numbers); "
             "GAP F1: the official coreference F1; GAP F/M: F1 feminine / masculine, ideal 1; "
             "Bias-NLI fraction neutral (FN) and net neutral (NN): higher is better. "
-            f"`*`: paired t-test against FT over matched seeds, p < {SIGNIFICANCE}.",
+            "`*`: the 95 % interval of the difference from FT, paired over the seeds both "
+            f"have, excludes zero (paired t-test p < {SIGNIFICANCE}).",
             "",
             *t2_lines,
             "",
-            "### Paired t-test against FT (p-values)",
+            "### Differences from FT (paired over seeds)",
+            "",
+            "Row minus FT, per seed: mean difference, its 95 % t-interval and the paired "
+            "t-test p-value; `*` where the interval excludes zero; n/a with fewer than 2 "
+            "seed pairs or identical differences.",
             "",
             *p_lines,
             "",
