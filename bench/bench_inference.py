@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import re
 import subprocess
 import tempfile
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -180,10 +182,12 @@ def main() -> None:
 
     from peftdebias.data import load
     from peftdebias.downstream import evaluate_datasets, predict
-    from peftdebias.metrics import MetricOptions, axis_terms
+    from peftdebias.metrics import MetricOptions, MetricWarning, axis_terms
     from peftdebias.models import load_sequence_classifier, load_tokenizer
 
     transformers.logging.set_verbosity_error()
+    warnings.simplefilter("ignore", MetricWarning)  # skipped terms: not what is measured here
+    logging.getLogger("peftdebias").setLevel(logging.ERROR)
     load_before = os.getloadavg()
     ghc = load("ghc", "test", args.data_dir)
     iptts = load("iptts", "test", args.data_dir).remove_columns("attribute")

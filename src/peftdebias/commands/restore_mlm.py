@@ -75,7 +75,7 @@ def _run(args: argparse.Namespace) -> int:
         RestoreConfig,
         args,
         corpora=tuple(args.corpora or DEFAULT_CORPORA),
-        command=shlex.join(["peftdebias", *sys.argv[1:]]),
+        command=shlex.join(["peftdebias", *getattr(args, "argv", sys.argv[1:])]),
     )
     result = restore_mlm(config)
     heldout = result.record["heldout"]
