@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from peftdebias.cli import main
-from peftdebias.errors import ConfigError, OutputExistsError
+from peftdebias.errors import ConfigError, OutputExistsError, PeftDebiasError
 from peftdebias.models import (
     load_masked_lm,
     load_sequence_classifier,
@@ -172,6 +172,10 @@ def test_incomplete_or_foreign_artefact_is_refused(restored, tmp_path):
         if item.name != "mlm_head.safetensors":
             (broken / item.name).write_bytes(item.read_bytes())
     with pytest.raises(ConfigError, match=r"mlm_head\.safetensors missing"):
+        load_masked_lm(broken)
+    (broken / "mlm_head.safetensors").write_bytes(b"")
+    (broken / "restoration.json").write_text('{"format": "peftdebias-mlm')  # truncated
+    with pytest.raises(PeftDebiasError, match=r"restoration\.json is unreadable or not valid JSON"):
         load_masked_lm(broken)
     roberta = save_tiny_model(tmp_path / "roberta", "roberta")
     from peftdebias.restoration import apply_restoration

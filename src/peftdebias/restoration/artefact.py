@@ -19,7 +19,6 @@ and loads the head when the model has one. The result is an ordinary transformer
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..tensorfile import load_partial_state, read_tensors
+from ..validation import read_json_file
 
 RECORD_FILE = "restoration.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -39,6 +39,7 @@ ARTEFACT_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS, HEAD_WEIGHTS, RECORD_FILE)
 REQUIRED_FILES = (HEAD_WEIGHTS, RECORD_FILE)
 _PEFT_PREFIX = "base_model.model."
 _SUFFIXES = (".lora_A.weight", ".lora_B.weight")
+REWRITE = "write the restoration again with `peftdebias restore-mlm`"
 
 
 def is_restoration(folder: str | os.PathLike) -> bool:
@@ -59,10 +60,7 @@ def read_record(folder: str | os.PathLike) -> dict[str, Any]:
             "(write one with `peftdebias restore-mlm`)"
         )
     path = folder / RECORD_FILE
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    record = read_json_file(path, REWRITE)
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise ConfigError(f"{path} is not an MLM-restoration record (format {FORMAT})")
     return record
@@ -132,10 +130,7 @@ def merge_delta(model: nn.Module, folder: str | os.PathLike) -> int:
     config_path = folder / ADAPTER_CONFIG
     if not config_path.is_file():
         return 0
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{config_path} is not valid JSON: {exc}") from exc
+    config = read_json_file(config_path, REWRITE)
     scaling = _scaling(config, config_path)
     pairs = lora_pairs(folder)
     for path, (lora_a, lora_b) in pairs.items():
