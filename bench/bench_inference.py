@@ -174,6 +174,7 @@ def main() -> None:
     parser.add_argument("--iptts-limit", type=int, help="score only a seeded IPTTS sample")
     parser.add_argument("--classifier", help="trained downstream model/ folder (agreement)")
     parser.add_argument("--train-examples", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs per variant")
     parser.add_argument("--no-agreement", dest="agreement", action="store_false")
     parser.add_argument("--output", default=str(RESULTS / "inference.json"))
     args = parser.parse_args()
@@ -209,32 +210,51 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        # IPTTS scoring alone (tokenization + model), sentences per second
-        _, before = timed(old_predict, model, tokenizer, iptts, args.max_length)
-        _, after = timed(predict, model, tokenizer, iptts, args.max_length)
-        _, after_bf16 = timed(predict, model, tokenizer, iptts, args.max_length,
-                                 precision="bf16")  # fmt: skip
-        result["iptts_scoring"] = {
-            "before": {"seconds": before, "sentences_per_second": len(iptts) / before,
-                       "batch_size": OLD_BATCH_SIZE},
-            "after_fp32": {"seconds": after, "sentences_per_second": len(iptts) / after},
-            "after_bf16": {"seconds": after_bf16,
-                           "sentences_per_second": len(iptts) / after_bf16},
-            "speedup_fp32": before / after,
-            "speedup_bf16": before / after_bf16,
-        }  # fmt: skip
-        # full evaluation: predictions files + every metric (+ intervals after)
-        _, before = timed(old_evaluate, model, tokenizer, sets, folder, options, args.max_length)
-        _, after = timed(evaluate_datasets, model, tokenizer, sets, folder, options,
-                         args.max_length)  # fmt: skip
-        _, after_bf16 = timed(evaluate_datasets, model, tokenizer, sets, folder, options,
-                              args.max_length, precision="bf16")  # fmt: skip
-        result["ghc_test_plus_iptts_evaluation"] = {
-            "before_seconds": before,
-            "after_fp32_seconds": after,
-            "after_bf16_seconds": after_bf16,
-            "note": "after includes the 1,000-resample bootstrap intervals",
+        # IPTTS scoring alone (tokenization + model) and the full evaluation (predictions
+        # files, every metric; after: + the bootstrap intervals). The variants alternate,
+        # --repeats times, and the fastest run of each counts, so that a change of load
+        # during the benchmark does not favour one of them.
+        scoring = {
+            "before": lambda: old_predict(model, tokenizer, iptts, args.max_length),
+            "after_fp32": lambda: predict(model, tokenizer, iptts, args.max_length),
+            "after_bf16": lambda: predict(
+                model, tokenizer, iptts, args.max_length, precision="bf16"
+            ),
         }
+        evaluation = {
+            "before": lambda: old_evaluate(
+                model, tokenizer, sets, folder, options, args.max_length
+            ),
+            "after_fp32": lambda: evaluate_datasets(
+                model, tokenizer, sets, folder, options, args.max_length
+            ),
+            "after_bf16": lambda: evaluate_datasets(
+                model, tokenizer, sets, folder, options, args.max_length, precision="bf16"
+            ),
+        }
+        for key, variants in (("iptts_scoring", scoring),
+                              ("ghc_test_plus_iptts_evaluation", evaluation)):  # fmt: skip
+            runs: dict[str, list[float]] = {name: [] for name in variants}
+            for _ in range(args.repeats):
+                for name, run in variants.items():
+                    runs[name].append(timed(run)[1])
+            section = {}
+            for name, seconds in runs.items():
+                best = min(seconds)
+                section[name] = {"seconds": best, "all_seconds": seconds}
+                if key == "iptts_scoring":
+                    section[name]["sentences_per_second"] = len(iptts) / best
+            section["speedup_fp32"] = (
+                section["before"]["seconds"] / section["after_fp32"]["seconds"]
+            )
+            section["speedup_bf16"] = (
+                section["before"]["seconds"] / section["after_bf16"]["seconds"]
+            )
+            result[key] = section
+        result["iptts_scoring"]["before"]["batch_size"] = OLD_BATCH_SIZE
+        result["ghc_test_plus_iptts_evaluation"]["note"] = (
+            "after includes the 1,000-resample bootstrap intervals"
+        )
         if args.agreement:
             classifier = Path(args.classifier) if args.classifier else None
             if classifier is None:
@@ -246,6 +266,9 @@ def main() -> None:
     result["under_load"] = max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1)
     result["aim_iptts_all_within_90s"] = (
         len(iptts) == 76_564 and result["iptts_scoring"]["after_fp32"]["seconds"] <= 90
+    )
+    result["aim_iptts_all_within_90s_bf16"] = (
+        len(iptts) == 76_564 and result["iptts_scoring"]["after_bf16"]["seconds"] <= 90
     )
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
