@@ -12,10 +12,12 @@ Timings use the default model (``--model minilm``, loaded with
 ``peftdebias.models.load_sequence_classifier``; its classification head is untrained, which
 does not change the cost). Agreement of bf16 with fp32 needs a trained classifier: pass a
 downstream run's ``model/`` folder as ``--classifier``, or the script fine-tunes one on
-``--train-examples`` GHC posts first (FT, 1 epoch, length 64). Writes
+``--train-examples`` GHC posts first (FT, 1 epoch, length 64). The variants alternate
+``--repeats`` times (default 2) and the fastest run of each counts; the 1-minute load average
+before and after is recorded (``under_load``: above half the cores). Writes
 ``bench/results/inference.json``.
 
-    nice -n 19 python bench/bench_inference.py --data-dir ../shared/data
+    python bench/bench_inference.py --data-dir ../shared/data               # idle cores
     python bench/bench_inference.py --data-dir ../shared/data --iptts-limit 5000   # quick
 """
 

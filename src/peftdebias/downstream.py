@@ -42,7 +42,7 @@ from .errors import ConfigError, DataError
 from .io import atomic_dir, prepare_output_dir, write_json
 from .models import load_sequence_classifier, load_tokenizer
 from .tasks import TaskSpec, crop_to_mentions, get_task, load_task_splits
-from .training.trainer import last_complete_checkpoint
+from .training.trainer import bf16_available, last_complete_checkpoint
 from .validation import validate_downstream
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ class DownstreamConfig:
     cda_axis: str | None = None
     clp_weight: float | None = None  # counterfactual logit pairing (None: 1.0 for clp, else 0)
     precision: str = "fp32"  # inference: fp32 or bf16 (autocast)
+    bf16: bool = False  # training under bfloat16 autocast (fp32 weights; falls back to fp32)
+    group_by_length: bool = False  # training batches of similar lengths (less padding)
     inference_batch_size: int = INFERENCE_BATCH_SIZE
     bootstrap_resamples: int = 1000  # confidence intervals of the metrics (0: none)
     columns: dict[str, str | None] = field(default_factory=dict)
@@ -651,6 +653,8 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
         data_seed=config.seed,
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
+        bf16=config.bf16 and bf16_available(),
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         # the counterfactual inputs (cf_*) are not arguments of forward: keep them
         remove_unused_columns=weight_clp == 0,
     )
@@ -718,6 +722,7 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
                 "counterfactuals": counterfactuals or None,
                 "module_frozen_checksum": module_after,
                 "steps": trainer.state.global_step,
+                "bf16_used": trainer.args.bf16,
                 "evaluation_seconds": round(time.time() - evaluation_started, 1),
                 "seconds": round(time.time() - started, 1),
             }

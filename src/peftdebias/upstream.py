@@ -74,6 +74,7 @@ class UpstreamConfig:
     objective: str = "mlm"
     consistency_weight: float = 1.0
     keep_original: bool = True
+    bf16: bool = False  # train under bfloat16 autocast (fp32 weights; falls back to fp32)
     seed: int = 42
     method_options: dict[str, Any] = field(default_factory=dict)
     overwrite: bool = False
@@ -247,6 +248,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
             learning_rate=lr,
             eval_steps=eval_steps if heldout else 0,
             seed=config.seed,
+            bf16=config.bf16,
         )
         return _train(
             kw.pop("target", model),
@@ -361,8 +363,10 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
                 "max_length": max_length,
                 "seed": config.seed,
                 "world_size": trainer.args.world_size,
+                "bf16_used": trainer.args.bf16,
                 "best_checkpoint": trainer.state.best_model_checkpoint,
                 "best_heldout_loss": trainer.state.best_metric,
+                "curve": loss_curve(trainer.state.log_history),
                 "seconds": round(time.time() - started, 1),
             },
             "heldout_before": before,
@@ -375,6 +379,26 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     if trainer.is_world_process_zero():
         _save(method, model, tokenizer, output, metadata)
     return UpstreamResult(output, metadata)
+
+
+def loss_curve(log_history: list[dict[str, Any]]) -> list[dict[str, float]]:
+    """Held-out loss per evaluation step with the mean training loss logged since the
+    previous one: ``[{"step", "heldout_loss", "train_loss"}]`` (from ``Trainer`` logs)."""
+    curve: list[dict[str, float]] = []
+    train: list[float] = []
+    for entry in log_history:
+        if "loss" in entry:
+            train.append(float(entry["loss"]))
+        if "eval_loss" in entry:
+            curve.append(
+                {
+                    "step": int(entry["step"]),
+                    "heldout_loss": float(entry["eval_loss"]),
+                    "train_loss": sum(train) / len(train) if train else None,
+                }
+            )
+            train = []
+    return curve
 
 
 def _recorded_files(output: Path) -> list[str]:

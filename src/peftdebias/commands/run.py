@@ -23,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--model", default=None, help="override the config's model (HF id, folder, or minilm)"
     )
     parser.add_argument(
+        "--results",
+        metavar="DIR",
+        help="folder of committed small results (default: the config's 'results' key): "
+        "finished cells are copied there, cells found there are not run again",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="validate the config and list its cells only"
     )
     parser.add_argument(
@@ -36,7 +42,8 @@ def _run(args: argparse.Namespace) -> int:
     from ..validation import check_data_dir, check_output_dir
 
     check_data_dir(args.data_dir)
-    config = load_config(args.config, {"data_dir": args.data_dir, "model": args.model})
+    overrides = {"data_dir": args.data_dir, "model": args.model, "results": args.results}
+    config = load_config(args.config, overrides)
     if args.dry_run:
         cells = plan(config)
         for cell in cells:
@@ -48,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
     result = run_experiment(config, args.output, config_file=str(args.config))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     print(f"{args.output}: {counts}")
+    if config.results:
+        print(f"results: {config.results} (commit it; 'peftdebias report {config.results}')")
     if not args.no_report:
         report = write_report(args.output)
         print(f"report: {report.files[0]}")

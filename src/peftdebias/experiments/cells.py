@@ -54,7 +54,7 @@ def plan(config: ExperimentConfig) -> list[Cell]:
     up = config.upstream
     if up is not None:
         for module in up.modules:
-            for method in up.methods:
+            for method in module.methods or up.methods:
                 for seed in config.upstream_seeds:
                     params = {
                         "method": method,
@@ -65,7 +65,11 @@ def plan(config: ExperimentConfig) -> list[Cell]:
                         "seed": seed,
                         "model": config.model,
                         "preset": up.preset,
-                        "options": {**up.options, **up.method_overrides.get(method, {})},
+                        "options": {
+                            **up.options,
+                            **up.method_overrides.get(method, {}),
+                            **module.options,
+                        },
                         "method_options": up.method_options.get(method, {}),
                     }
                     mid = module_id(method, module.label, seed)
@@ -112,7 +116,7 @@ def plan(config: ExperimentConfig) -> list[Cell]:
                 "bias_types": [intr.bias_type(up_params["axis"])],
             }
             cells.append(Cell(f"intrinsic/{mid}", "intrinsic", params, (f"upstream/{mid}",)))
-    by_seed: dict[int, list[Cell]] = {seed: [] for seed in config.seeds}
+    by_seed: dict[int, list[Cell]] = {}
     down = config.downstream
     if down is not None:
         for task in down.tasks:
@@ -127,11 +131,11 @@ def plan(config: ExperimentConfig) -> list[Cell]:
                 "preset": down.preset,
                 "options": {**down.options, **task.options},
             }
-            for seed in config.seeds:
+            for seed in task.seeds or config.seeds:
                 for baseline in down.baselines:
                     params = {**common, "start": baseline, "method": baseline, "seed": seed}
                     cell_id = f"downstream/{slug(task.task)}/{baseline}/s{seed}"
-                    by_seed[seed].append(Cell(cell_id, "downstream", params))
+                    by_seed.setdefault(seed, []).append(Cell(cell_id, "downstream", params))
                 for mid, up_params in axis_modules:
                     if up_params["seed"] != _module_seed(config, seed):
                         continue
@@ -143,7 +147,7 @@ def plan(config: ExperimentConfig) -> list[Cell]:
                         "module_id": mid,
                         "seed": seed,
                     }
-                    by_seed[seed].append(
+                    by_seed.setdefault(seed, []).append(
                         Cell(
                             f"downstream/{slug(task.task)}/{mid}/s{seed}",
                             "downstream",
@@ -151,11 +155,18 @@ def plan(config: ExperimentConfig) -> list[Cell]:
                             (f"upstream/{mid}",),
                         )
                     )
-    for seed_cells in by_seed.values():
-        cells.extend(seed_cells)
+    for seed in sorted(by_seed, key=_seed_order(config)):
+        cells.extend(by_seed[seed])
     for cell in cells:  # every id becomes a folder under the run folder
         check_relative_id(cell.id, f"cell {cell.id}")
     return cells
+
+
+def _seed_order(config: ExperimentConfig):
+    """Sort key of downstream seeds: the experiment's seeds in their order, then the others
+    (seeds only some tasks list) in numeric order."""
+    order = {seed: i for i, seed in enumerate(config.seeds)}
+    return lambda seed: (order.get(seed, len(order)), seed)
 
 
 def _module_seed(config: ExperimentConfig, seed: int) -> int:

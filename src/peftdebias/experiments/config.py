@@ -58,6 +58,8 @@ class ModuleSpec:
     corpus: str
     corpus_split: str = "train"
     name: str | None = None  # short name used in cell ids; default "<axis>-<corpus>"
+    methods: list[str] | None = None  # default: every method of upstream.methods
+    options: dict[str, Any] = field(default_factory=dict)  # UpstreamConfig fields (variants)
 
     @property
     def label(self) -> str:
@@ -81,6 +83,7 @@ class TaskSpec:
     axis: str  # modules of this axis are evaluated on the task
     fprd_axis: str | None = None  # identity terms for FPRD; default: the axis
     options: dict[str, Any] = field(default_factory=dict)  # DownstreamConfig fields
+    seeds: list[int] | None = None  # default: the experiment's seeds
 
 
 @dataclass
@@ -120,6 +123,9 @@ class ExperimentConfig:
     downstream: DownstreamSpec | None = None
     intrinsic: IntrinsicSpec | None = None
     keep: KeepSpec = field(default_factory=KeepSpec)
+    # folder of committed small results (relative paths: to the config file's folder);
+    # peftdebias run copies each finished cell there and skips cells found there
+    results: str | None = None
 
     @property
     def upstream_seeds(self) -> list[int]:
@@ -328,6 +334,13 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
             check_name(module.label, f"upstream.modules[{i}].name")
             _check_axis(module.axis, f"upstream.modules[{i}].axis")
             _check_corpus(module.corpus, module.corpus_split, f"upstream.modules[{i}]")
+            for j, method in enumerate(module.methods or []):
+                _one_of(method, METHODS, f"upstream.modules[{i}].methods[{j}]", "method")
+            if module.methods == []:
+                raise ConfigError(f"upstream.modules[{i}].methods: give at least one method")
+            where = f"upstream.modules[{i}].options"
+            check_options(module.options, UpstreamConfig, UPSTREAM_MANAGED, where)
+            _check_values(module.options, UPSTREAM_BOUNDS, where)
             axes.add(module.axis)
         labels = [m.label for m in up.modules]
         duplicates = sorted({label for label in labels if labels.count(label) > 1})
@@ -372,6 +385,8 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
                     f"{path}.fprd_axis: unknown term list {fprd_axis!r}; "
                     f"valid: {', '.join(TERM_AXES)}, or a term file"
                 )
+            if task.seeds == []:
+                raise ConfigError(f"{path}.seeds: give at least one seed (or leave it out)")
             check_options(task.options, DownstreamConfig, DOWNSTREAM_MANAGED, f"{path}.options")
             _check_values(task.options, DOWNSTREAM_BOUNDS, f"{path}.options")
     intr = config.intrinsic
@@ -427,6 +442,10 @@ def from_dict(
         )
     data = {**data, **{k: v for k, v in (overrides or {}).items() if v is not None}}
     try:
-        return validate(build(ExperimentConfig, data))
+        config = validate(build(ExperimentConfig, data))
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+    if config.results and not (overrides or {}).get("results") and source != "config":
+        # a results folder named in the file is relative to the file
+        config.results = str(Path(source).parent / config.results)
+    return config

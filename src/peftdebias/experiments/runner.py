@@ -17,7 +17,9 @@ Rules:
 - ``manifest.json`` is rewritten atomically after every status change; statuses:
   ``pending``, ``running``, ``finished``, ``failed`` (with the error), ``blocked`` (a cell it
   needs failed);
-- one runner per folder at a time (an exclusive lock on ``.lock``).
+- one runner per folder at a time (an exclusive lock on ``.lock``);
+- with a results folder (:mod:`peftdebias.experiments.results`), each finished cell's small
+  files are copied there, and a cell found there is taken from it instead of run.
 """
 
 from __future__ import annotations
@@ -42,12 +44,9 @@ from ..io import write_json
 from ..validation import inside, read_json_file
 from .cells import Cell, plan, run_cell
 from .config import ExperimentConfig
+from .results import FORMAT, MANIFEST, MARKER, ResultStore
 
 logger = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-MARKER = "cell.json"
-FORMAT = "peftdebias-experiment/1"
 
 CellRunner = Callable[[Cell, Path, Path, ExperimentConfig], dict[str, Any]]
 
@@ -150,6 +149,7 @@ class Runner:
         *,
         config_file: str | None = None,
         cell_runner: CellRunner = run_cell,
+        results: str | os.PathLike | None = None,
     ) -> None:
         self.config = config
         self.output = Path(output)
@@ -157,6 +157,8 @@ class Runner:
         self.cells = plan(config)
         self.cell_runner = cell_runner
         self.manifest: dict[str, Any] = {}
+        folder = results if results is not None else config.results
+        self.store = ResultStore(folder) if folder else None
 
     def _save(self) -> None:
         write_json(self.output / MANIFEST, self.manifest)
@@ -217,6 +219,7 @@ class Runner:
                     record["status"] = "finished"
                 elif record.get("status") != "failed":
                     record.update(status="pending", error=None)
+            self._sync_results()
             self._save()
             try:
                 for cell in self.cells:
@@ -229,6 +232,29 @@ class Runner:
                 run_record["ended"] = now()
                 self._save()
         return RunResult(self.output, self.manifest)
+
+    def _sync_results(self) -> None:
+        """Exchange finished cells with the results folder: store the run folder's, take the
+        store's (an upstream cell only when no cell left to run needs its weights)."""
+        if self.store is None:
+            return
+        records = self.manifest["cells"]
+        in_store = {c.id for c in self.cells if self.store.has(c)}
+        done = in_store | {c.id for c in self.cells if records[c.id]["status"] == "finished"}
+        for cell in self.cells:
+            record = records[cell.id]
+            if record["status"] == "finished":
+                self.store.save(cell, self._folder(cell))
+                continue
+            if cell.id not in in_store:
+                continue
+            if any(cell.id in other.needs and other.id not in done for other in self.cells):
+                logger.info("%s: stored, but its weights are needed: training it again", cell.id)
+                continue
+            self.store.restore(cell, self._folder(cell))
+            summary = self.store.record(cell).get("summary")
+            record.update(status="finished", error=None, summary=summary, from_results=True)
+        self.store.write_manifest(self.manifest, self.cells)
 
     def _run_one(self, cell: Cell) -> None:
         record = self.manifest["cells"][cell.id]
@@ -278,6 +304,9 @@ class Runner:
         finally:
             record.update(ended=now(), seconds=round(time.time() - started, 1))
             self._save()
+        if self.store is not None and record["status"] == "finished":
+            self.store.save(cell, folder)
+            self.store.write_manifest(self.manifest, self.cells)
 
 
 def run_experiment(
@@ -286,6 +315,11 @@ def run_experiment(
     *,
     config_file: str | None = None,
     cell_runner: CellRunner = run_cell,
+    results: str | os.PathLike | None = None,
 ) -> RunResult:
-    """Run (or resume) the grid of ``config`` into ``output``; see the module docstring."""
-    return Runner(config, output, config_file=config_file, cell_runner=cell_runner).run()
+    """Run (or resume) the grid of ``config`` into ``output``; see the module docstring.
+    ``results``: the folder of committed results (default: the config's ``results``)."""
+    runner = Runner(
+        config, output, config_file=config_file, cell_runner=cell_runner, results=results
+    )
+    return runner.run()

@@ -143,8 +143,9 @@ def _attach(model: nn.Module, config: RestoreConfig):
 def _arguments(config: RestoreConfig, folder: str):
     from transformers import TrainingArguments
 
-    bf16 = config.bf16 and (torch.cuda.is_available() or torch.backends.cpu.get_cpu_capability()
-                            in ("AVX512", "AVX512_BF16", "AMX"))  # fmt: skip
+    from ..training.trainer import bf16_available
+
+    bf16 = config.bf16 and bf16_available()
     return TrainingArguments(
         output_dir=folder,
         max_steps=config.max_steps,

@@ -223,8 +223,10 @@ def training_arguments(
     logging_steps: int = 10,
     save_total_limit: int = 2,
     disable_tqdm: bool | None = None,
+    bf16: bool = False,
 ) -> TrainingArguments:
-    """Trainer arguments shared by head warm-up, calibration and module training."""
+    """Trainer arguments shared by head warm-up, calibration and module training; ``bf16``
+    trains under bfloat16 autocast (fp32 weights) where :func:`bf16_available`."""
     return TrainingArguments(
         output_dir=output_dir,
         max_steps=max_steps,
@@ -249,4 +251,15 @@ def training_arguments(
         dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
         disable_tqdm=disable_tqdm,
+        bf16=bf16 and bf16_available(),
+    )
+
+
+def bf16_available() -> bool:
+    """Whether bfloat16 autocast is fast here: a GPU, or a CPU with AVX-512 (``avx512_bf16``
+    or AMX). Elsewhere ``bf16`` options fall back to fp32 (the metadata records which ran)."""
+    return torch.cuda.is_available() or torch.backends.cpu.get_cpu_capability() in (
+        "AVX512",
+        "AVX512_BF16",
+        "AMX",
     )
