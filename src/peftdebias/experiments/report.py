@@ -41,6 +41,8 @@ from ..metrics.intervals import (
     t_interval,
 )
 from .config import slug
+from .curves import curves_markdown
+from .goal import goal_markdown, goal_rows
 from .runner import MANIFEST
 
 METHOD_NAMES = {
@@ -154,6 +156,8 @@ class Collected:
     intrinsic_columns: list[str] = field(default_factory=list)
     untrained_head_rows: set[str] = field(default_factory=set)
     row_order: dict[str, int] = field(default_factory=dict)
+    # upstream row label -> the module's debias.json
+    upstream: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _row_label(params: dict[str, Any], ambiguous: set[tuple[str, str]], scope: str) -> str:
@@ -210,6 +214,10 @@ def collect(root: str | os.PathLike) -> Collected:
                     stored = _get(metrics, ("splits", split, "intervals", ".".join(path)))
                     if isinstance(stored, dict):
                         stat.intervals[p["seed"]] = Interval.from_dict(stored)
+        elif c["kind"] == "upstream":
+            if (root / cid / "debias.json").is_file():
+                label = _row_label(p, ambiguous, p.get("axis", ""))
+                out.upstream[label] = _read_json(root / cid / "debias.json")
         elif c["kind"] == "intrinsic":
             record = _read_json(root / cid / "intrinsic.json")
             if "bias_types" not in record:  # a head-only cell of a model with a trained head
@@ -465,6 +473,10 @@ def write_report(
         for cid, c in collected.manifest["cells"].items()
     ]  # fmt: skip
     _write_csv(files[2], cell_rows, ["cell", "kind", "status", "seconds", "error"])
+    goals = [row.to_dict() for row in goal_rows(collected)[0]]
+    if goals:
+        files.append(out / "goal.csv")
+        _write_csv(files[-1], goals, list(dict.fromkeys(k for row in goals for k in row)))
     plots = make_plots(collected, out, module)
     files += [path for path, _ in plots]
     markdown = _markdown(collected, t1_lines, t2_lines, p_lines, plots, out)
@@ -542,6 +554,8 @@ def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
             *p_lines,
             "",
         ]
+    lines += goal_markdown(collected)
+    lines += curves_markdown(collected.upstream)
     if plots:
         lines += ["## Plots", ""]
         for path, caption in plots:
