@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from peftdebias.data.download import DATA_URL_ENV
-from peftdebias.data.registry import CACHE_ENV, DATA_DIR_ENV
+from peftdebias.data.paths import CACHE_ENV, DATA_DIR_ENV
 
 
 def refused_url() -> str:

@@ -15,7 +15,7 @@ import pytest
 from peftdebias.cli import main
 from peftdebias.errors import ConfigError, OutputExistsError
 from peftdebias.experiments import from_dict, plan, run_cell, run_experiment
-from peftdebias.experiments.report import collect
+from peftdebias.experiments.collect import collect
 
 UPSTREAM = "upstream/lora-toy-s1"
 DOWN_FT = "downstream/toy-task/ft/s1"

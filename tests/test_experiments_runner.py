@@ -20,7 +20,7 @@ from transformers import AutoModel
 from peftdebias.cli import main
 from peftdebias.errors import OutputExistsError
 from peftdebias.experiments import from_dict, run_cell, run_experiment
-from peftdebias.experiments.report import Stat, paired_p_value
+from peftdebias.experiments.collect import Stat, paired_p_value
 from peftdebias.testing import minilm_tokenizer, tiny_config
 
 FAIL = "downstream/toy-task/ft/s2"

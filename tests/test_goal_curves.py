@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from peftdebias.experiments.collect import Collected, Stat
 from peftdebias.experiments.curves import curves_markdown, flattened
 from peftdebias.experiments.goal import goal_markdown, goal_rows
-from peftdebias.experiments.report import Collected, Stat
 
 SEEDS = (1, 2, 3, 4, 5)
 

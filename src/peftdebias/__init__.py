@@ -29,7 +29,7 @@ import importlib
 import os
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # public name -> module that defines it (relative to this package)
 _API: dict[str, str] = {

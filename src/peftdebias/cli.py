@@ -11,7 +11,7 @@ import signal
 import sys
 from collections.abc import Iterator
 
-from . import __version__
+from ._version import __version__
 from .errors import PeftDebiasError, Terminated, describe, one_line
 
 logger = logging.getLogger(__name__)

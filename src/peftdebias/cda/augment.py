@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
 from ..errors import DataError
-from .wordlists import WordList, normalize_term
+from .wordlists import CONTEXT_RULES, WordList, normalize_term
 
 # After ``her``, these words mark an object pronoun (``him``); any other word (letters or
 # digits, up to an apostrophe) is taken as part of a noun phrase (``his``). Prepositions,
@@ -51,7 +51,6 @@ _FUNCTION_WORD_TEXT = """
     try tell walk sleep eat cry laugh fall run help let
 """
 FUNCTION_WORDS: frozenset[str] = frozenset(_FUNCTION_WORD_TEXT.split())
-_CONTEXT_RULES: dict[str, tuple[str, str]] = {"her": ("his", "him")}  # term -> (det., object)
 _NEXT_WORD = re.compile(r"\s*([^\W_][\w-]*)")
 _WORD_PARTS = re.compile(r"[^\s-]+")
 _LEFT = r"(?<!\w)"
@@ -103,7 +102,7 @@ class CounterfactualAugmenter:
         """Terms with several counterparts (counterfactual 1) in the list, in list order."""
         self._context: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
             term: ((term, before_noun), (term, otherwise))
-            for term, (before_noun, otherwise) in _CONTEXT_RULES.items()
+            for term, (before_noun, otherwise) in CONTEXT_RULES.items()
             if len(self._rotations.get(term, ())) == 2
             and {before_noun, otherwise} <= set(candidates[term])
         }

@@ -19,6 +19,10 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 
+# a term paired with two words, chosen by context: term -> (before a noun, otherwise), e.g.
+# "her book" -> "his book", "saw her" -> "saw him" (see peftdebias.cda.augment)
+CONTEXT_RULES: dict[str, tuple[str, str]] = {"her": ("his", "him")}
+
 AXES: tuple[str, ...] = ("gender", "race", "religion", "group")
 """Axes with a word list shipped in ``peftdebias/resources/wordlists/<axis>.json``."""
 
@@ -104,8 +108,6 @@ def one_way_swaps(word_list: WordList) -> list[str]:
     replaced as in its first tuple, so e.g. (he, she), (they, she) turn "they" into "she"
     but "she" only into "he". ``her`` paired with both ``his`` and ``him`` is not listed: the
     augmenter picks between them by context."""
-    from .augment import _CONTEXT_RULES  # local: augment imports this module
-
     counterparts: dict[str, set[str]] = {}
     for row in word_list.tuples:
         for position, term in enumerate(row):
@@ -118,7 +120,7 @@ def one_way_swaps(word_list: WordList) -> list[str]:
             if term not in first:
                 first[term] = row
                 continue
-            if set(_CONTEXT_RULES.get(term, ("",))) <= counterparts[term]:
+            if set(CONTEXT_RULES.get(term, ("",))) <= counterparts[term]:
                 continue
             earlier = first[term]
             back = earlier[(earlier.index(term) + 1) % len(earlier)]

@@ -19,10 +19,14 @@ import os
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from ..io import atomic_open
-from .registry import DATA_DIR_ENV, DataSource, resolve_cache_dir
+from .paths import DATA_DIR_ENV, resolve_cache_dir
+
+if TYPE_CHECKING:
+    from .registry import DataSource
 
 DATA_URL_ENV = "PEFTDEBIAS_DATA_URL"
 _CHUNK = 1 << 16

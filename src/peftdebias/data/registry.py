@@ -22,10 +22,8 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from ..errors import ConfigError, DataError
-
-DATA_DIR_ENV = "PEFTDEBIAS_DATA_DIR"
-CACHE_ENV = "PEFTDEBIAS_CACHE"
+from ..errors import ConfigError
+from .paths import resolve_cache_dir, resolve_data_dir
 
 Loader = Callable[[Path, str], Dataset]
 
@@ -91,24 +89,6 @@ def get_source(name: str) -> DataSource:
     if key not in _REGISTRY:
         raise ConfigError(f"unknown data set {name!r}; valid names: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[key]
-
-
-def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
-    """``data_dir`` if given, else ``$PEFTDEBIAS_DATA_DIR``, else ``None``."""
-    value = data_dir if data_dir not in (None, "") else os.environ.get(DATA_DIR_ENV)
-    if value in (None, ""):
-        return None
-    path = Path(value).expanduser()
-    if not path.is_dir():
-        origin = "--data-dir" if data_dir not in (None, "") else f"${DATA_DIR_ENV}"
-        raise DataError(f"data directory {path} (from {origin}) does not exist")
-    return path
-
-
-def resolve_cache_dir() -> Path:
-    """Download cache: ``$PEFTDEBIAS_CACHE`` if set, else ``~/.cache/peftdebias``."""
-    value = os.environ.get(CACHE_ENV)
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "peftdebias"
 
 
 def find_file(

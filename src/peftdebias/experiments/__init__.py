@@ -6,9 +6,10 @@
 """
 
 from .cells import Cell, plan, run_cell
+from .collect import collect
 from .config import ExperimentConfig, from_dict, load_config, validate
 from .quickstart import QuickstartResult, QuickstartSizes, quickstart, quickstart_config
-from .report import Report, collect, write_report
+from .report import Report, write_report
 from .runner import Runner, RunResult, run_experiment
 
 __all__ = [

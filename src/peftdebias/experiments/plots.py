@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from .report import Collected, column_title, method_name
+from .collect import Collected, column_title, method_name
 
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
 
