@@ -42,6 +42,9 @@ def module_id(method: str, label: str, seed: int) -> str:
     return f"{method}-{label}-s{seed}"
 
 
+Module = tuple[str, dict[str, Any]]  # (module id, its upstream cell's params)
+
+
 def plan(config: ExperimentConfig) -> list[Cell]:
     """Every cell of ``config`` in a valid run order (each after the cells it needs).
 
@@ -49,117 +52,96 @@ def plan(config: ExperimentConfig) -> list[Cell]:
     and start, so that a grid stopped part-way has every Table 2 row at fewer seeds rather
     than some tasks missing.
     """
-    cells: list[Cell] = []
-    modules: list[tuple[str, dict[str, Any]]] = []  # (module id, its upstream params)
-    up = config.upstream
-    if up is not None:
-        for module in up.modules:
-            for method in module.methods or up.methods:
-                for seed in config.upstream_seeds:
-                    params = {
-                        "method": method,
-                        "axis": module.axis,
-                        "corpus": module.corpus,
-                        "corpus_split": module.corpus_split,
-                        "module": module.label,
-                        "seed": seed,
-                        "model": config.model,
-                        "preset": up.preset,
-                        "options": {
-                            **up.options,
-                            **up.method_overrides.get(method, {}),
-                            **module.options,
-                        },
-                        "method_options": up.method_options.get(method, {}),
-                    }
-                    mid = module_id(method, module.label, seed)
-                    modules.append((mid, params))
-                    cells.append(Cell(f"upstream/{mid}", "upstream", params))
-    intr = config.intrinsic
-    if intr is not None:
-        common = {
-            "model": config.model,
-            "benchmarks": list(intr.benchmarks),
-            "options": dict(intr.options),
-        }
-        if intr.base_model:
-            axes = sorted({p["axis"] for _, p in modules} | set(intr.bias_types))
-            bias_types = sorted({intr.bias_type(a) for a in axes}) if axes else [None]
-            params = {**common, "method": "base", "bias_types": bias_types}
-            cells.append(Cell("intrinsic/base", "intrinsic", params))
-            # the base model with the MLM head warmed up for each module group (no module):
-            # the reference row of those modules when the model ships without a trained head
-            heads: dict[str, tuple[str, dict[str, Any]]] = {}
-            for mid, up_params in modules:
-                if up_params["method"] != "full":
-                    heads.setdefault(up_params["module"], (mid, up_params))
-            for label, (mid, up_params) in heads.items():
-                params = {
-                    **common,
-                    "method": "head",
-                    "axis": up_params["axis"],
-                    "module": label,
-                    "seed": up_params["seed"],
-                    "bias_types": [intr.bias_type(up_params["axis"])],
-                }
-                cells.append(
-                    Cell(f"intrinsic/head-{label}", "intrinsic", params, (f"upstream/{mid}",))
-                )
-        for mid, up_params in modules:
-            params = {
-                **common,
-                "method": up_params["method"],
-                "axis": up_params["axis"],
-                "module": up_params["module"],
-                "module_id": mid,
-                "seed": up_params["seed"],
-                "bias_types": [intr.bias_type(up_params["axis"])],
-            }
-            cells.append(Cell(f"intrinsic/{mid}", "intrinsic", params, (f"upstream/{mid}",)))
-    by_seed: dict[int, list[Cell]] = {}
-    down = config.downstream
-    if down is not None:
-        for task in down.tasks:
-            axis_modules = [(m, p) for m, p in modules if p["axis"] == task.axis]
-            in_domain = any(slug(p["corpus"]) == slug(task.task) for _, p in axis_modules)
-            common = {
-                "task": task.task,
-                "axis": task.axis,
-                "role": "in-domain" if in_domain else "transfer",
-                "fprd_axis": task.fprd_axis or task.axis,
-                "model": config.model,
-                "preset": down.preset,
-                "options": {**down.options, **task.options},
-            }
-            for seed in task.seeds or config.seeds:
-                for baseline in down.baselines:
-                    params = {**common, "start": baseline, "method": baseline, "seed": seed}
-                    cell_id = f"downstream/{slug(task.task)}/{baseline}/s{seed}"
-                    by_seed.setdefault(seed, []).append(Cell(cell_id, "downstream", params))
-                for mid, up_params in axis_modules:
-                    if up_params["seed"] != _module_seed(config, seed):
-                        continue
-                    params = {
-                        **common,
-                        "start": "full_debias" if up_params["method"] == "full" else "debias",
-                        "method": up_params["method"],
-                        "module": up_params["module"],
-                        "module_id": mid,
-                        "seed": seed,
-                    }
-                    by_seed.setdefault(seed, []).append(
-                        Cell(
-                            f"downstream/{slug(task.task)}/{mid}/s{seed}",
-                            "downstream",
-                            params,
-                            (f"upstream/{mid}",),
-                        )
-                    )
-    for seed in sorted(by_seed, key=_seed_order(config)):
-        cells.extend(by_seed[seed])
+    upstream = upstream_cells(config)
+    modules = [(cell.id.removeprefix("upstream/"), cell.params) for cell in upstream]
+    cells = [*upstream, *intrinsic_cells(config, modules), *downstream_cells(config, modules)]
     for cell in cells:  # every id becomes a folder under the run folder
         check_relative_id(cell.id, f"cell {cell.id}")
     return cells
+
+
+def upstream_cells(config: ExperimentConfig) -> list[Cell]:
+    """One cell per (module, method, upstream seed)."""
+    up = config.upstream
+    if up is None:
+        return []
+    cells = []
+    for module in up.modules:
+        for method in module.methods or up.methods:
+            options = {**up.options, **up.method_overrides.get(method, {}), **module.options}
+            for seed in config.upstream_seeds:
+                params = {
+                    "method": method, "axis": module.axis, "corpus": module.corpus,
+                    "corpus_split": module.corpus_split, "module": module.label, "seed": seed,
+                    "model": config.model, "preset": up.preset, "options": options,
+                    "method_options": up.method_options.get(method, {}),
+                }  # fmt: skip
+                cells.append(Cell(f"upstream/{module_id(method, module.label, seed)}",
+                                  "upstream", params))  # fmt: skip
+    return cells
+
+
+def intrinsic_cells(config: ExperimentConfig, modules: list[Module]) -> list[Cell]:
+    """The base model (and, per module group, its warmed-up head alone), then each module."""
+    intr = config.intrinsic
+    if intr is None:
+        return []
+    common = {"model": config.model, "benchmarks": list(intr.benchmarks),
+              "options": dict(intr.options)}  # fmt: skip
+    cells = []
+    if intr.base_model:
+        axes = sorted({p["axis"] for _, p in modules} | set(intr.bias_types))
+        bias_types = sorted({intr.bias_type(a) for a in axes}) if axes else [None]
+        cells.append(Cell("intrinsic/base", "intrinsic",
+                          {**common, "method": "base", "bias_types": bias_types}))  # fmt: skip
+        # the base model with the MLM head warmed up for each module group (no module):
+        # the reference row of those modules when the model ships without a trained head
+        heads: dict[str, Module] = {}
+        for mid, up in modules:
+            if up["method"] != "full":
+                heads.setdefault(up["module"], (mid, up))
+        for label, (mid, up) in heads.items():
+            params = {**common, "method": "head", "axis": up["axis"], "module": label,
+                      "seed": up["seed"], "bias_types": [intr.bias_type(up["axis"])]}  # fmt: skip
+            cells.append(Cell(f"intrinsic/head-{label}", "intrinsic", params,
+                              (f"upstream/{mid}",)))  # fmt: skip
+    for mid, up in modules:
+        params = {**common, "method": up["method"], "axis": up["axis"], "module": up["module"],
+                  "module_id": mid, "seed": up["seed"],
+                  "bias_types": [intr.bias_type(up["axis"])]}  # fmt: skip
+        cells.append(Cell(f"intrinsic/{mid}", "intrinsic", params, (f"upstream/{mid}",)))
+    return cells
+
+
+def downstream_cells(config: ExperimentConfig, modules: list[Module]) -> list[Cell]:
+    """Per task and seed: the baselines, then every module of the task's axis (that of the
+    same upstream seed, see :func:`_module_seed`); ordered seed by seed."""
+    down = config.downstream
+    by_seed: dict[int, list[Cell]] = {}
+    for task in down.tasks if down is not None else []:
+        axis_modules = [(m, p) for m, p in modules if p["axis"] == task.axis]
+        in_domain = any(slug(p["corpus"]) == slug(task.task) for _, p in axis_modules)
+        common = {
+            "task": task.task, "axis": task.axis,
+            "role": "in-domain" if in_domain else "transfer",
+            "fprd_axis": task.fprd_axis or task.axis, "model": config.model,
+            "preset": down.preset, "options": {**down.options, **task.options},
+        }  # fmt: skip
+        prefix = f"downstream/{slug(task.task)}"
+        for seed in task.seeds or config.seeds:
+            cells = by_seed.setdefault(seed, [])
+            for baseline in down.baselines:
+                params = {**common, "start": baseline, "method": baseline, "seed": seed}
+                cells.append(Cell(f"{prefix}/{baseline}/s{seed}", "downstream", params))
+            for mid, up in axis_modules:
+                if up["seed"] != _module_seed(config, seed):
+                    continue
+                start = "full_debias" if up["method"] == "full" else "debias"
+                params = {**common, "start": start, "method": up["method"],
+                          "module": up["module"], "module_id": mid, "seed": seed}  # fmt: skip
+                cells.append(Cell(f"{prefix}/{mid}/s{seed}", "downstream", params,
+                                  (f"upstream/{mid}",)))  # fmt: skip
+    return [cell for seed in sorted(by_seed, key=_seed_order(config)) for cell in by_seed[seed]]
 
 
 def _seed_order(config: ExperimentConfig):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from ..errors import ConfigError
+from ..typed import build, convert
 from ..validation import (
     DOWNSTREAM_BOUNDS,
     UPSTREAM_BOUNDS,
@@ -147,100 +148,6 @@ def slug(text: str) -> str:
 # --- strict conversion of plain YAML data into the dataclasses above -------------------------
 
 
-def _is_dataclass_type(hint: Any) -> bool:
-    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
-
-
-def _describe(hint: Any) -> str:
-    if hint is Any:
-        return "any value"
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        return " or ".join(_describe(arg) for arg in typing.get_args(hint))
-    if origin is list:
-        return f"a list of {_describe(typing.get_args(hint)[0])}"
-    if origin is dict:
-        return "a mapping"
-    if hint is type(None):
-        return "null"
-    if _is_dataclass_type(hint):
-        return "a mapping"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(
-        hint, str(hint)
-    )
-
-
-def _convert(value: Any, hint: Any, path: str) -> Any:
-    """``value`` checked against the type ``hint``; dataclasses are built recursively."""
-    origin = typing.get_origin(hint)
-    if hint is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        options = [arg for arg in args if arg is not type(None)]
-        if len(options) == 1:  # Optional[X]: X's own, more precise error
-            return _convert(value, options[0], path)
-        for arg in options:
-            try:
-                return _convert(value, arg, path)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{path}: expected {_describe(hint)}, got {value!r}")
-    if _is_dataclass_type(hint):
-        return build(hint, value, path)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ConfigError(f"{path}: expected {_describe(hint)}, got {value!r}")
-        (item,) = typing.get_args(hint)
-        return [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
-        key_type, value_type = typing.get_args(hint)
-        return {
-            _convert(k, key_type, path): _convert(v, value_type, f"{path}.{k}")
-            for k, v in value.items()
-        }
-    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if hint in (str, bool) and isinstance(value, hint):
-        return value
-    raise ConfigError(f"{path}: expected {_describe(hint)}, got {value!r}")
-
-
-convert = _convert  # public: peftdebias.validation checks method options with it
-
-
-def build(cls: type, data: Any, path: str = "") -> Any:
-    """Instance of dataclass ``cls`` from mapping ``data``; unknown or missing keys and values
-    of the wrong type raise :class:`ConfigError` naming the key path."""
-    where = path or "the config"
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key in data:
-        if key not in fields:
-            raise ConfigError(
-                f"unknown key {_join(path, str(key))!r}; valid keys: {', '.join(fields)}"
-            )
-    kwargs = {}
-    for name, spec in fields.items():
-        if name in data:
-            kwargs[name] = _convert(data[name], hints[name], _join(path, name))
-        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"missing required key {_join(path, name)!r}")
-    return cls(**kwargs)
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
 def check_options(options: dict[str, Any], target: type, managed: list[str], path: str) -> None:
     """Keys of ``options`` must be fields of dataclass ``target`` that the runner does not set,
     with values of the field's type."""
@@ -258,7 +165,7 @@ def check_options(options: dict[str, Any], target: type, managed: list[str], pat
                 for a in typing.get_args(hint)
             ]
             hint = Union[tuple(args)]  # noqa: UP007 (a runtime-built union)
-        _convert(value, hint, f"{path}.{key}")
+        convert(value, hint, f"{path}.{key}")
 
 
 # --- semantic validation ---------------------------------------------------------------------
@@ -308,105 +215,126 @@ def _check_values(options: dict[str, Any], bounds: dict, path: str) -> None:
 def validate(config: ExperimentConfig) -> ExperimentConfig:
     """Check every name in ``config`` against the registries; raise ConfigError on the first
     problem (its key path and the valid values). Nothing is loaded or trained."""
-    from ..downstream import DOWNSTREAM_PRESETS, DownstreamConfig
-    from ..intrinsic import BENCHMARKS, IntrinsicConfig
-    from ..intrinsic.evaluate import benchmark_bias_type
-    from ..methods import METHODS
-    from ..metrics import AXES as TERM_AXES
-    from ..presets import UPSTREAM_PRESETS
-    from ..tasks import TASKS
-    from ..upstream import UpstreamConfig
-
     if not config.seeds:
         raise ConfigError("seeds: give at least one seed")
     check_data_dir(config.data_dir, "data_dir")
     check_model(config.model, "model")
     if not (config.upstream or config.downstream or config.intrinsic):
         raise ConfigError("the config has none of upstream, downstream, intrinsic: nothing to run")
-    axes: set[str] = set()
-    up = config.upstream
-    if up is not None:
-        if not up.methods or not up.modules:
-            raise ConfigError("upstream: give at least one method and one module")
-        for i, method in enumerate(up.methods):
-            _one_of(method, METHODS, f"upstream.methods[{i}]", "method")
-        for i, module in enumerate(up.modules):
-            check_name(module.label, f"upstream.modules[{i}].name")
-            _check_axis(module.axis, f"upstream.modules[{i}].axis")
-            _check_corpus(module.corpus, module.corpus_split, f"upstream.modules[{i}]")
-            for j, method in enumerate(module.methods or []):
-                _one_of(method, METHODS, f"upstream.modules[{i}].methods[{j}]", "method")
-            if module.methods == []:
-                raise ConfigError(f"upstream.modules[{i}].methods: give at least one method")
-            where = f"upstream.modules[{i}].options"
-            check_options(module.options, UpstreamConfig, UPSTREAM_MANAGED, where)
-            _check_values(module.options, UPSTREAM_BOUNDS, where)
-            axes.add(module.axis)
-        labels = [m.label for m in up.modules]
-        duplicates = sorted({label for label in labels if labels.count(label) > 1})
-        if duplicates:
-            raise ConfigError(
-                f"upstream.modules: two modules are both called {duplicates[0]!r}; "
-                "give them distinct 'name' keys"
-            )
-        _one_of(up.preset, UPSTREAM_PRESETS, "upstream.preset", "preset")
-        check_options(up.options, UpstreamConfig, UPSTREAM_MANAGED, "upstream.options")
-        _check_values(up.options, UPSTREAM_BOUNDS, "upstream.options")
-        for key, table in (("method_options", up.method_options), ("method_overrides",
-                           up.method_overrides)):  # fmt: skip
-            for method, options in table.items():
-                _one_of(method, up.methods, f"upstream.{key}", "method (not in upstream.methods)")
-                where = f"upstream.{key}.{method}"
-                if key == "method_options":
-                    check_method_options(method, options, where, (where + ".{}").format)
-                else:
-                    check_options(options, UpstreamConfig, UPSTREAM_MANAGED, where)
-                    _check_values(options, UPSTREAM_BOUNDS, where)
-    down = config.downstream
-    if down is not None:
-        if not down.tasks:
-            raise ConfigError("downstream.tasks: give at least one task")
-        _one_of(down.preset, DOWNSTREAM_PRESETS, "downstream.preset", "preset")
-        check_options(down.options, DownstreamConfig, DOWNSTREAM_MANAGED, "downstream.options")
-        _check_values(down.options, DOWNSTREAM_BOUNDS, "downstream.options")
-        for i, baseline in enumerate(down.baselines):
-            _one_of(baseline, BASELINES, f"downstream.baselines[{i}]", "baseline")
-        for i, task in enumerate(down.tasks):
-            path = f"downstream.tasks[{i}]"
-            if task.task not in TASKS and not Path(task.task).is_file():
-                raise ConfigError(
-                    f"{path}.task: unknown task {task.task!r}; valid: {', '.join(TASKS)}, "
-                    "or a .csv/.tsv/.jsonl file"
-                )
-            _check_axis(task.axis, f"{path}.axis")
-            fprd_axis = task.fprd_axis or task.axis
-            if fprd_axis not in TERM_AXES and not Path(fprd_axis).is_file():
-                raise ConfigError(
-                    f"{path}.fprd_axis: unknown term list {fprd_axis!r}; "
-                    f"valid: {', '.join(TERM_AXES)}, or a term file"
-                )
-            if task.seeds == []:
-                raise ConfigError(f"{path}.seeds: give at least one seed (or leave it out)")
-            check_options(task.options, DownstreamConfig, DOWNSTREAM_MANAGED, f"{path}.options")
-            _check_values(task.options, DOWNSTREAM_BOUNDS, f"{path}.options")
-    intr = config.intrinsic
-    if intr is not None:
-        for i, benchmark in enumerate(intr.benchmarks):
-            _one_of(benchmark, BENCHMARKS, f"intrinsic.benchmarks[{i}]", "benchmark")
-        if not intr.benchmarks:
-            raise ConfigError(f"intrinsic.benchmarks: give at least one of {', '.join(BENCHMARKS)}")
-        check_options(intr.options, IntrinsicConfig, list(INTRINSIC_MANAGED), "intrinsic.options")
-        for axis in intr.bias_types:
-            _check_axis(axis, f"intrinsic.bias_types.{axis}")
-        for axis in sorted(axes | set(intr.bias_types)):
-            for benchmark in intr.benchmarks:
-                try:
-                    benchmark_bias_type(benchmark, intr.bias_type(axis))
-                except ConfigError as exc:
-                    raise ConfigError(f"intrinsic.bias_types.{axis}: {exc}") from None
-        if not axes and not intr.base_model:
-            raise ConfigError("intrinsic: no upstream modules and base_model is false")
+    axes = _validate_upstream(config.upstream) if config.upstream is not None else set()
+    if config.downstream is not None:
+        _validate_downstream(config.downstream)
+    if config.intrinsic is not None:
+        _validate_intrinsic(config.intrinsic, axes)
     return config
+
+
+def _validate_upstream(up: UpstreamSpec) -> set[str]:
+    """Check the upstream section; returns the axes of its modules."""
+    from ..methods import METHODS
+    from ..presets import UPSTREAM_PRESETS
+
+    if not up.methods or not up.modules:
+        raise ConfigError("upstream: give at least one method and one module")
+    for i, method in enumerate(up.methods):
+        _one_of(method, METHODS, f"upstream.methods[{i}]", "method")
+    for i, module in enumerate(up.modules):
+        _validate_module(module, f"upstream.modules[{i}]")
+    labels = [m.label for m in up.modules]
+    duplicates = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicates:
+        raise ConfigError(
+            f"upstream.modules: two modules are both called {duplicates[0]!r}; "
+            "give them distinct 'name' keys"
+        )
+    _one_of(up.preset, UPSTREAM_PRESETS, "upstream.preset", "preset")
+    _check_upstream_options(up.options, "upstream.options")
+    for method, options in up.method_options.items():
+        _one_of(method, up.methods, "upstream.method_options", "method (not in upstream.methods)")
+        where = f"upstream.method_options.{method}"
+        check_method_options(method, options, where, (where + ".{}").format)
+    for method, options in up.method_overrides.items():
+        _one_of(method, up.methods, "upstream.method_overrides", "method (not in upstream.methods)")
+        _check_upstream_options(options, f"upstream.method_overrides.{method}")
+    return {module.axis for module in up.modules}
+
+
+def _check_upstream_options(options: dict[str, Any], where: str) -> None:
+    from ..upstream import UpstreamConfig
+
+    check_options(options, UpstreamConfig, UPSTREAM_MANAGED, where)
+    _check_values(options, UPSTREAM_BOUNDS, where)
+
+
+def _validate_module(module: ModuleSpec, path: str) -> None:
+    from ..methods import METHODS
+
+    check_name(module.label, f"{path}.name")
+    _check_axis(module.axis, f"{path}.axis")
+    _check_corpus(module.corpus, module.corpus_split, path)
+    for j, method in enumerate(module.methods or []):
+        _one_of(method, METHODS, f"{path}.methods[{j}]", "method")
+    if module.methods == []:
+        raise ConfigError(f"{path}.methods: give at least one method")
+    _check_upstream_options(module.options, f"{path}.options")
+
+
+def _validate_downstream(down: DownstreamSpec) -> None:
+    from ..downstream import DOWNSTREAM_PRESETS, DownstreamConfig
+
+    if not down.tasks:
+        raise ConfigError("downstream.tasks: give at least one task")
+    _one_of(down.preset, DOWNSTREAM_PRESETS, "downstream.preset", "preset")
+    check_options(down.options, DownstreamConfig, DOWNSTREAM_MANAGED, "downstream.options")
+    _check_values(down.options, DOWNSTREAM_BOUNDS, "downstream.options")
+    for i, baseline in enumerate(down.baselines):
+        _one_of(baseline, BASELINES, f"downstream.baselines[{i}]", "baseline")
+    for i, task in enumerate(down.tasks):
+        _validate_task(task, f"downstream.tasks[{i}]")
+
+
+def _validate_task(task: TaskSpec, path: str) -> None:
+    from ..downstream import DownstreamConfig
+    from ..metrics import AXES as TERM_AXES
+    from ..tasks import TASKS
+
+    if task.task not in TASKS and not Path(task.task).is_file():
+        raise ConfigError(
+            f"{path}.task: unknown task {task.task!r}; valid: {', '.join(TASKS)}, "
+            "or a .csv/.tsv/.jsonl file"
+        )
+    _check_axis(task.axis, f"{path}.axis")
+    fprd_axis = task.fprd_axis or task.axis
+    if fprd_axis not in TERM_AXES and not Path(fprd_axis).is_file():
+        raise ConfigError(
+            f"{path}.fprd_axis: unknown term list {fprd_axis!r}; "
+            f"valid: {', '.join(TERM_AXES)}, or a term file"
+        )
+    if task.seeds == []:
+        raise ConfigError(f"{path}.seeds: give at least one seed (or leave it out)")
+    check_options(task.options, DownstreamConfig, DOWNSTREAM_MANAGED, f"{path}.options")
+    _check_values(task.options, DOWNSTREAM_BOUNDS, f"{path}.options")
+
+
+def _validate_intrinsic(intr: IntrinsicSpec, axes: set[str]) -> None:
+    from ..intrinsic import BENCHMARKS, IntrinsicConfig
+    from ..intrinsic.evaluate import benchmark_bias_type
+
+    for i, benchmark in enumerate(intr.benchmarks):
+        _one_of(benchmark, BENCHMARKS, f"intrinsic.benchmarks[{i}]", "benchmark")
+    if not intr.benchmarks:
+        raise ConfigError(f"intrinsic.benchmarks: give at least one of {', '.join(BENCHMARKS)}")
+    check_options(intr.options, IntrinsicConfig, list(INTRINSIC_MANAGED), "intrinsic.options")
+    for axis in intr.bias_types:
+        _check_axis(axis, f"intrinsic.bias_types.{axis}")
+    for axis in sorted(axes | set(intr.bias_types)):
+        for benchmark in intr.benchmarks:
+            try:
+                benchmark_bias_type(benchmark, intr.bias_type(axis))
+            except ConfigError as exc:
+                raise ConfigError(f"intrinsic.bias_types.{axis}: {exc}") from None
+    if not axes and not intr.base_model:
+        raise ConfigError("intrinsic: no upstream modules and base_model is false")
 
 
 def load_config(path: str | os.PathLike, overrides: dict[str, Any] | None = None):
