@@ -555,20 +555,11 @@ def prediction_intervals(
         groups = tuple(metrics["tpr-gap"].get("groups") or ("male", "female"))
         attribute = predictions.column("attribute", "tpr-gap")
         out["tpr-gap.tpr_gap_rms"] = tpr_gap_interval(gold, pred, attribute, groups, **kwargs)
-    texts = predictions.column("text", "fprd") if predictions.has("text") else None
-    for name in ("fprd", "iptts-fprd"):
-        if name in metrics and texts is not None:
-            result = metrics[name]
-            out[f"{name}.fprd"] = _fprd_membership(
-                texts, result, result.get("fprd"), gold, pred, kwargs
-            )
-            reference = result.get("fprd_reference_code")
-            if reference and reference.get("per_term"):
-                terms = list(reference["per_term"])
-                hits = np.array([[term in text for term in terms] for text in texts], dtype=bool)
-                out[f"{name}.fprd_reference_code.fprd"] = reference_fprd_interval(
-                    gold, pred, hits, **kwargs
-                )
+    if predictions.has("text"):
+        texts = predictions.column("text", "fprd")
+        for name in ("fprd", "iptts-fprd"):
+            if name in metrics:
+                out.update(_fprd_intervals(name, metrics[name], texts, gold, pred, kwargs))
     if "gap" in metrics:
         labels = (options.gap_labels if options is not None else None) or ("A", "B", "neither")
         pronouns = predictions.column("pronoun", "gap")
@@ -576,18 +567,43 @@ def prediction_intervals(
             out[f"gap.{key}"] = interval
     if "bias-nli" in metrics:
         neutral = options.neutral_index if options is not None else 1
-        probs = np.asarray(predictions.probs, dtype=float)
-        fraction = int((probs.argmax(axis=1) == neutral).sum())
-        out["bias-nli.fraction_neutral"] = wilson_interval(fraction, len(probs), confidence)
-        out["bias-nli.net_neutral"] = mean_interval(probs[:, neutral], confidence)
+        out.update(_bias_nli_intervals(np.asarray(predictions.probs, float), neutral, confidence))
+    return _reproducing(out, metrics)
+
+
+def _fprd_intervals(name, result, texts, gold, pred, kwargs) -> dict[str, Interval | None]:
+    """FPRD (``name``: fprd or iptts-fprd) and its reference-code variant."""
+    out = {f"{name}.fprd": _fprd_membership(texts, result, result.get("fprd"), gold, pred, kwargs)}
+    reference = result.get("fprd_reference_code")
+    if reference and reference.get("per_term"):
+        terms = list(reference["per_term"])
+        hits = np.array([[term in text for term in terms] for text in texts], dtype=bool)
+        out[f"{name}.fprd_reference_code.fprd"] = reference_fprd_interval(
+            gold, pred, hits, **kwargs
+        )
+    return out
+
+
+def _bias_nli_intervals(probs: np.ndarray, neutral: int, confidence: float):
+    fraction = int((probs.argmax(axis=1) == neutral).sum())
+    return {
+        "bias-nli.fraction_neutral": wilson_interval(fraction, len(probs), confidence),
+        "bias-nli.net_neutral": mean_interval(probs[:, neutral], confidence),
+    }
+
+
+def _reproducing(
+    intervals: dict[str, Interval | None], metrics: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The intervals whose estimate equals the reported value (others left out, warned)."""
     checked: dict[str, dict[str, Any]] = {}
-    for key, interval in out.items():
+    for key, interval in intervals.items():
         value: Any = metrics
         for part in key.split("."):
             value = value.get(part) if isinstance(value, Mapping) else None
         if interval is None or not _matches(interval, value):
             warnings.warn(f"interval of {key}: could not reproduce the value {value!r}; left out",
-                          stacklevel=2)  # fmt: skip
+                          stacklevel=3)  # fmt: skip
             continue
         checked[key] = interval.to_dict()
     return checked

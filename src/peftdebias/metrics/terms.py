@@ -117,30 +117,42 @@ def term_matrix(
     longest term first, so that "african american" counts for that term only and not also
     for "african" and "american" (used for IPTTS, one identity term per sentence).
     """
-    columns: dict[tuple[str, ...], list[int]] = {}
+    columns: Columns = {}
     for j, term in enumerate(terms):
         key = words(term)
         if not key:
             raise ValueError(f"identity term {term!r} contains no word")
         columns.setdefault(key, []).append(j)
     lengths = sorted({len(key) for key in columns}, reverse=True)
+    scan = _longest_matches if longest_only else _all_matches
     matrix = np.zeros((len(texts), len(terms)), dtype=bool)
     for i, text in enumerate(texts):
-        tokens = words(text)
-        if longest_only:
-            position = 0
-            while position < len(tokens):
-                step = 1
-                for n in lengths:
-                    found = columns.get(tokens[position : position + n])
-                    if found and position + n <= len(tokens):  # a full n-word match
-                        matrix[i, found], step = True, n
-                        break
-                position += step
-            continue
-        for n in lengths:
-            for position in range(len(tokens) - n + 1):
-                found = columns.get(tokens[position : position + n])
-                if found:
-                    matrix[i, found] = True
+        for found in scan(words(text), columns, lengths):
+            matrix[i, found] = True
     return matrix
+
+
+Columns = dict[tuple[str, ...], list[int]]  # a term's words -> its column(s)
+
+
+def _all_matches(tokens: tuple[str, ...], columns: Columns, lengths: list[int]):
+    """The columns of every contiguous occurrence of a term in ``tokens``."""
+    for n in lengths:
+        for position in range(len(tokens) - n + 1):
+            found = columns.get(tokens[position : position + n])
+            if found:
+                yield found
+
+
+def _longest_matches(tokens: tuple[str, ...], columns: Columns, lengths: list[int]):
+    """Left to right, non-overlapping, the longest term first at each position."""
+    position = 0
+    while position < len(tokens):
+        step = 1
+        for n in lengths:
+            found = columns.get(tokens[position : position + n])
+            if found and position + n <= len(tokens):  # a full n-word match
+                step = n
+                yield found
+                break
+        position += step
