@@ -223,84 +223,84 @@ def write_report(
     return Report(markdown, files, collected, plots)
 
 
+INTERVALS_NOTE = (
+    "Values are means over seeds (test split; FPRD-IPTTS on IPTTS) with their 95 % "
+    "confidence interval in brackets: a t-interval over seeds for rows with at least 2 "
+    "seeds; for a single run the percentile bootstrap over test examples (downstream), "
+    "the Wilson binomial interval (CrowS-Pairs), the bootstrap over items (StereoSet) or "
+    "the t-interval over the SEAT tests (SEAT ES). The CSVs give the method of each "
+    "interval and the standard deviation over seeds. ‡: the value lies outside its "
+    "bootstrap interval; resampling inflates sums of absolute differences such as FPRD, "
+    "so such a value is mostly sampling noise."
+)
+TABLE1_NOTE = (
+    "SS LM: StereoSet language-model score (ideal 100); SS: StereoSet stereotype score "
+    "and CrowS: CrowS-Pairs stereotype score (ideal 50); SEAT ES: mean absolute effect "
+    "size (ideal 0). Each module row fills the columns of its own axis."
+)
+UNTRAINED_HEAD_NOTE = (
+    "† the model's masked-LM head is untrained (e.g. MiniLM): CrowS-Pairs and "
+    'StereoSet scores of this row are NOT meaningful; the "warmed-up head, no '
+    'module" row (the head each upstream run trained first, without the module) '
+    "is the reference for the module rows."
+)
+TABLE2_NOTE = (
+    "Acc/F1: higher is better; TPR-GAP (RMS), FPRD, FPRD-IPTTS: lower is better "
+    "(FPRD: sum over identity terms of |FPR_term - FPR| over gold negatives; "
+    "\"ref. code\": the PEFTDebias reference code's variant, the scale of the paper's "
+    "numbers); GAP F1: the official coreference F1; GAP F/M: F1 feminine / masculine, ideal 1; "
+    "Bias-NLI fraction neutral (FN) and net neutral (NN): higher is better. "
+    "`*`: the 95 % interval of the difference from FT, paired over the seeds both "
+    f"have, excludes zero (paired t-test p < {SIGNIFICANCE})."
+)
+DIFFERENCES_NOTE = (
+    "Row minus FT, per seed: mean difference, its 95 % t-interval and the paired "
+    "t-test p-value; `*` where the interval excludes zero; n/a with fewer than 2 "
+    "seed pairs or identical differences."
+)
+
+
 def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
-    manifest = collected.manifest
-    counts: dict[str, int] = defaultdict(int)
-    for cell in manifest["cells"].values():
-        counts[cell["status"]] += 1
-    git = manifest.get("git") or {}
-    lines = [
-        f"# Experiment report: {manifest.get('name', collected.root.name)}",
-        "",
-        f"Model `{manifest['config'].get('model')}`; cells: "
-        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        + f"; peftdebias {manifest['versions'].get('peftdebias')}"
-        + (f", commit {git['commit'][:10]}{' (dirty)' if git.get('dirty') else ''}" if git else "")
-        + ".",
-        "",
-        "Values are means over seeds (test split; FPRD-IPTTS on IPTTS) with their 95 % "
-        "confidence interval in brackets: a t-interval over seeds for rows with at least 2 "
-        "seeds; for a single run the percentile bootstrap over test examples (downstream), "
-        "the Wilson binomial interval (CrowS-Pairs), the bootstrap over items (StereoSet) or "
-        "the t-interval over the SEAT tests (SEAT ES). The CSVs give the method of each "
-        "interval and the standard deviation over seeds. ‡: the value lies outside its "
-        "bootstrap interval; resampling inflates sums of absolute differences such as FPRD, "
-        "so such a value is mostly sampling noise.",
-        "",
-    ]
+    lines = [*_header(collected), INTERVALS_NOTE, ""]
     if t1_lines:
-        lines += [
-            "## Table 1: intrinsic bias",
-            "",
-            "SS LM: StereoSet language-model score (ideal 100); SS: StereoSet stereotype score "
-            "and CrowS: CrowS-Pairs stereotype score (ideal 50); SEAT ES: mean absolute effect "
-            "size (ideal 0). Each module row fills the columns of its own axis.",
-            "",
-            *t1_lines,
-            "",
-        ]
+        lines += ["## Table 1: intrinsic bias", "", TABLE1_NOTE, "", *t1_lines, ""]
         if collected.untrained_head_rows:
-            lines += [
-                "† the model's masked-LM head is untrained (e.g. MiniLM): CrowS-Pairs and "
-                'StereoSet scores of this row are NOT meaningful; the "warmed-up head, no '
-                'module" row (the head each upstream run trained first, without the module) '
-                "is the reference for the module rows.",
-                "",
-            ]
+            lines += [UNTRAINED_HEAD_NOTE, ""]
     if t2_lines:
-        lines += [
-            "## Table 2: task performance and extrinsic bias",
-            "",
-            "Acc/F1: higher is better; TPR-GAP (RMS), FPRD, FPRD-IPTTS: lower is better "
-            "(FPRD: sum over identity terms of |FPR_term - FPR| over gold negatives; "
-            "\"ref. code\": the PEFTDebias reference code's variant, the scale of the paper's "
-            "numbers); "
-            "GAP F1: the official coreference F1; GAP F/M: F1 feminine / masculine, ideal 1; "
-            "Bias-NLI fraction neutral (FN) and net neutral (NN): higher is better. "
-            "`*`: the 95 % interval of the difference from FT, paired over the seeds both "
-            f"have, excludes zero (paired t-test p < {SIGNIFICANCE}).",
-            "",
-            *t2_lines,
-            "",
-            "### Differences from FT (paired over seeds)",
-            "",
-            "Row minus FT, per seed: mean difference, its 95 % t-interval and the paired "
-            "t-test p-value; `*` where the interval excludes zero; n/a with fewer than 2 "
-            "seed pairs or identical differences.",
-            "",
-            *p_lines,
-            "",
-        ]
+        lines += ["## Table 2: task performance and extrinsic bias", "", TABLE2_NOTE, "",
+                  *t2_lines, "", "### Differences from FT (paired over seeds)", "",
+                  DIFFERENCES_NOTE, "", *p_lines, ""]  # fmt: skip
     lines += goal_markdown(collected)
     lines += curves_markdown(collected.upstream)
     if plots:
         lines += ["## Plots", ""]
         for path, caption in plots:
             lines += [f"![{caption}]({os.path.relpath(path, out)})", "", f"*{caption}*", ""]
+    return "\n".join([*lines, *_unfinished(collected.manifest)])
+
+
+def _header(collected) -> list[str]:
+    """Title and one line: model, cell counts, version and commit."""
+    manifest = collected.manifest
+    counts: dict[str, int] = defaultdict(int)
+    for cell in manifest["cells"].values():
+        counts[cell["status"]] += 1
+    git = manifest.get("git") or {}
+    commit = f", commit {git['commit'][:10]}{' (dirty)' if git.get('dirty') else ''}" if git else ""
+    return [
+        f"# Experiment report: {manifest.get('name', collected.root.name)}",
+        "",
+        f"Model `{manifest['config'].get('model')}`; cells: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + f"; peftdebias {(manifest.get('versions') or {}).get('peftdebias')}{commit}.",
+        "",
+    ]
+
+
+def _unfinished(manifest: dict[str, Any]) -> list[str]:
     failed = {cid: c for cid, c in manifest["cells"].items() if c["status"] != "finished"}
-    if failed:
-        lines += ["## Unfinished cells", "", "| cell | status | error |", "|---|---|---|"]
-        for cid, c in failed.items():
-            lines.append(f"| {cid} | {c['status']} | {c.get('error') or ''} |")
-        lines.append("")
-    return "\n".join(lines)
+    if not failed:
+        return []
+    lines = ["## Unfinished cells", "", "| cell | status | error |", "|---|---|---|"]
+    lines += [f"| {cid} | {c['status']} | {c.get('error') or ''} |" for cid, c in failed.items()]
+    return [*lines, ""]
