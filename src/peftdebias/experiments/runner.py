@@ -28,7 +28,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import platform
 import shutil
 import subprocess
 import time
@@ -39,6 +38,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._version import library_versions
 from ..errors import ConfigError, OutputExistsError
 from ..io import write_json
 from ..validation import inside, read_json_file
@@ -72,20 +72,6 @@ class RunResult:
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def library_versions() -> dict[str, str | None]:
-    """Versions of Python and the libraries that shape the results."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in ("peftdebias", "torch", "transformers", "peft", "datasets", "accelerate",
-                 "numpy", "scipy", "scikit-learn"):  # fmt: skip
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def git_commit() -> dict[str, Any] | None:

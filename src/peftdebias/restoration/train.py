@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .._version import library_versions
 from ..errors import ConfigError, OutputExistsError
 from ..io import write_json
 from ..validation import apply_umask
@@ -226,34 +227,72 @@ def _move_in(tmp: Path, output: Path) -> None:
 
 def restore_mlm(config: RestoreConfig) -> RestoreResult:
     """Train and write an MLM restoration; see the module docstring."""
-    from datasets import Dataset
-
-    from ..experiments.runner import library_versions
     from ..models import load_masked_lm, load_tokenizer, model_fingerprint
-    from ..training.trainer import DebiasTrainer, evaluate_mlm
+    from ..training.trainer import evaluate_mlm
 
     output = Path(config.output)
     _check_output(output, config.overwrite)
     started = time.time()
     tokenizer = load_tokenizer(config.model)
-    texts = load_texts(config.corpora, config.data_dir, tokenizer.unk_token)
-    blocks = pack_blocks(tokenizer, [t for c in texts.values() for t in c], config.max_length,
-                         config.seed)  # fmt: skip
-    if len(blocks) < config.batch_size:
-        raise ConfigError(f"--corpus gives only {len(blocks)} blocks of {config.max_length} "
-                          f"tokens, fewer than one batch of {config.batch_size}")  # fmt: skip
+    texts, blocks = _training_blocks(config, tokenizer)
     heldout = heldout_rows(tokenizer, config.data_dir, max_length=128, limit=config.heldout_texts)
-    curve_rows = heldout[: config.curve_texts]
     pad = tokenizer.pad_token_id
-
     model, missing = load_masked_lm(config.model)
     fingerprint = model_fingerprint(model)
     before = evaluate_mlm(model, heldout, pad)
     if missing:
         init_decoder_bias(model, blocks)
     wrapped = _attach(model, config)
-    trainable = sum(p.numel() for p in wrapped.parameters() if p.requires_grad)
+    curve_rows = heldout[: config.curve_texts]
     curve_start = evaluate_mlm(wrapped, curve_rows, pad)
+    trainer = _train(wrapped, tokenizer, blocks, curve_rows, config)
+    record = {
+        "format": FORMAT, "name": config.name or output.name, "base_model": config.model,
+        "base_model_fingerprint": fingerprint, "architecture": type(model).__name__,
+        "missing_head_tensors": len(missing),
+        "trainable_parameters": sum(p.numel() for p in wrapped.parameters() if p.requires_grad),
+        "corpora": {spec: {"texts": len(t)} for spec, t in texts.items()},
+        "packed_blocks": len(blocks),
+        "training": _training_record(config, model, trainer, len(blocks), time.time() - started),
+        "train_loss": [{"step": e["step"], "loss": e["loss"]}
+                       for e in trainer.state.log_history if "loss" in e],
+        "heldout": {
+            "set": f"{HELDOUT[0]} {HELDOUT[1]}: {len(heldout)} paragraphs, <= 128 tokens, "
+            "15% masked once with seed 0, unknown tokens not scored",
+            "before": before,
+            "curve_set": f"the first {len(curve_rows)} of those paragraphs",
+            "curve": _curve(trainer.state.log_history, curve_start),
+        },
+        "command": config.command,
+        "versions": library_versions(),
+    }  # fmt: skip
+    tmp = _write(wrapped, output, record, config.model)
+    restored, _ = load_masked_lm(config.model)
+    apply_restoration(restored, tmp)
+    record["heldout"]["after"] = evaluate_mlm(restored, heldout, pad)
+    record["restored_fingerprint"] = model_fingerprint(restored)
+    write_json(tmp / RECORD_FILE, record)
+    _move_in(tmp, output)
+    return RestoreResult(output, record)
+
+
+def _training_blocks(config: RestoreConfig, tokenizer) -> tuple[dict[str, list[str]], list]:
+    """The corpora's texts and their packed blocks (at least one batch of them)."""
+    texts = load_texts(config.corpora, config.data_dir, tokenizer.unk_token)
+    blocks = pack_blocks(tokenizer, [t for c in texts.values() for t in c], config.max_length,
+                         config.seed)  # fmt: skip
+    if len(blocks) < config.batch_size:
+        raise ConfigError(f"--corpus gives only {len(blocks)} blocks of {config.max_length} "
+                          f"tokens, fewer than one batch of {config.batch_size}")  # fmt: skip
+    return texts, blocks
+
+
+def _train(wrapped, tokenizer, blocks: list, curve_rows: list, config: RestoreConfig):
+    """Train the head and adapter on the packed blocks; returns the finished Trainer."""
+    from datasets import Dataset
+
+    from ..training.trainer import DebiasTrainer
+
     with tempfile.TemporaryDirectory() as work:
         trainer = DebiasTrainer(
             model=wrapped,
@@ -264,48 +303,17 @@ def restore_mlm(config: RestoreConfig) -> RestoreResult:
             processing_class=tokenizer,
         )
         trainer.train()
-    train_seconds = time.time() - started
-    record = {
-        "format": FORMAT,
-        "name": config.name or output.name,
-        "base_model": config.model,
-        "base_model_fingerprint": fingerprint,
-        "architecture": type(model).__name__,
-        "missing_head_tensors": len(missing),
-        "trainable_parameters": trainable,
-        "corpora": {spec: {"texts": len(t)} for spec, t in texts.items()},
-        "packed_blocks": len(blocks),
-        "training": {
-            **{
-                k: v
-                for k, v in asdict(config).items()
-                if k not in ("output", "overwrite", "command")
-            },
-            "bf16_used": trainer.args.bf16,
-            "target_modules": encoder_targets(model) if config.rank else None,
-            "steps": trainer.state.global_step,
-            "epochs": round(trainer.state.global_step * config.batch_size / len(blocks), 2),
-            "torch_threads": torch.get_num_threads(),
-            "seconds": round(train_seconds, 1),
-        },
-        "train_loss": [
-            {"step": e["step"], "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e
-        ],
-        "heldout": {
-            "set": f"{HELDOUT[0]} {HELDOUT[1]}: {len(heldout)} paragraphs, <= 128 tokens, "
-            "15% masked once with seed 0, unknown tokens not scored",
-            "before": before,
-            "curve_set": f"the first {len(curve_rows)} of those paragraphs",
-            "curve": _curve(trainer.state.log_history, curve_start),
-        },
-        "command": config.command,
-        "versions": library_versions(),
+    return trainer
+
+
+def _training_record(config: RestoreConfig, model, trainer, blocks: int, seconds: float):
+    """The options, steps, epochs and time of the training, for ``restoration.json``."""
+    return {
+        **{k: v for k, v in asdict(config).items() if k not in ("output", "overwrite", "command")},
+        "bf16_used": trainer.args.bf16,
+        "target_modules": encoder_targets(model) if config.rank else None,
+        "steps": trainer.state.global_step,
+        "epochs": round(trainer.state.global_step * config.batch_size / blocks, 2),
+        "torch_threads": torch.get_num_threads(),
+        "seconds": round(seconds, 1),
     }
-    tmp = _write(wrapped, output, record, config.model)
-    restored, _ = load_masked_lm(config.model)
-    apply_restoration(restored, tmp)
-    record["heldout"]["after"] = evaluate_mlm(restored, heldout, pad)
-    record["restored_fingerprint"] = model_fingerprint(restored)
-    write_json(tmp / RECORD_FILE, record)
-    _move_in(tmp, output)
-    return RestoreResult(output, record)
