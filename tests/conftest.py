@@ -42,3 +42,31 @@ def tiny_bert(tmp_path_factory) -> Path:
 def tiny_roberta(tmp_path_factory) -> Path:
     """Folder of a tiny random RoBERTa masked-LM with the MiniLM tokenizer."""
     return save_tiny_model(tmp_path_factory.mktemp("tiny-roberta"), "roberta")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark every test that uses the real data directory ``real_data`` (``-m "not
+    real_data"`` runs the rest, which need nothing beyond the installed packages)."""
+    for item in items:
+        if "data_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_data)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """One line: how many tests needed the real data, and how they ended."""
+    outcomes: dict[str, int] = {}
+    total = 0
+    for status in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(status, []):
+            if "real_data" in getattr(report, "keywords", {}) and report.when in (
+                "call",
+                "setup",
+            ):
+                if report.when == "setup" and status == "passed":
+                    continue  # counted at its call
+                outcomes[status] = outcomes.get(status, 0) + 1
+                total += 1
+    where = _real_data_dir()
+    found = f"found at {where}" if where else "not found (set PEFTDEBIAS_DATA_DIR)"
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "none run"
+    terminalreporter.write_line(f"real-data tests ({found}): {total}: {counts}")
