@@ -29,8 +29,9 @@ Layer-norm parameters are excluded by default, as in the reference (``--freeze_l
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,28 @@ def linear_weights(
     return found
 
 
+@contextlib.contextmanager
+def _only_trainable(model: PreTrainedModel, params: dict[str, nn.Parameter]) -> Iterator[None]:
+    """Inside, only ``params`` require grad; on exit their values are restored (gradients
+    dropped) and every parameter's ``requires_grad`` flag is as before."""
+    all_params = dict(model.named_parameters())
+    flags = {n: p.requires_grad for n, p in all_params.items()}
+    initial = {n: p.detach().clone() for n, p in params.items()}
+    for p in all_params.values():
+        p.requires_grad_(False)
+    try:
+        for p in params.values():
+            p.requires_grad_(True)
+        yield
+    finally:
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(initial[name])
+                p.grad = None
+        for name, p in all_params.items():
+            p.requires_grad_(flags[name])
+
+
 def accumulate_gradients(
     model: PreTrainedModel,
     params: dict[str, nn.Parameter],
@@ -257,9 +280,6 @@ def accumulate_gradients(
 
     Returns the sums (float32, on the weights' device) and the number of backward passes.
     """
-    all_params = dict(model.named_parameters())
-    flags = {n: p.requires_grad for n, p in all_params.items()}
-    initial = {n: p.detach().clone() for n, p in params.items()}
     sums = {n: torch.zeros_like(p, dtype=torch.float32) for n, p in params.items()}
     calls = dict.fromkeys(params, 0)
 
@@ -276,23 +296,14 @@ def accumulate_gradients(
         for p in params.values():
             p.grad = None
 
-    for p in all_params.values():
-        p.requires_grad_(False)
-    handles = [register_optimizer_step_pre_hook(drop_gradients)]
-    try:
-        for name, p in params.items():
-            p.requires_grad_(True)
-            handles.append(p.register_post_accumulate_grad_hook(hook_for(name)))
-        train_fn(model)
-    finally:
-        for handle in handles:
-            handle.remove()
-        with torch.no_grad():
-            for name, p in params.items():
-                p.copy_(initial[name])
-                p.grad = None
-        for name, p in all_params.items():
-            p.requires_grad_(flags[name])
+    with _only_trainable(model, params):
+        handles = [register_optimizer_step_pre_hook(drop_gradients)]
+        handles += [p.register_post_accumulate_grad_hook(hook_for(n)) for n, p in params.items()]
+        try:
+            train_fn(model)
+        finally:
+            for handle in handles:
+                handle.remove()
     passes = max(calls.values(), default=0)
     if passes == 0:
         raise ConfigError("gradient calibration: train_fn ran no backward pass (0 steps?)")
