@@ -19,13 +19,9 @@ import statistics
 from datetime import datetime
 from pathlib import Path
 
+from peftdebias.experiments.collect import Collected, Stat, comparison
 from peftdebias.experiments.config import load_config
-from peftdebias.experiments.report import (
-    Collected,
-    Stat,
-    comparison,
-    write_report,
-)
+from peftdebias.experiments.report import write_report
 from peftdebias.io import atomic_open
 
 HERE = Path(__file__).resolve().parent
