@@ -227,3 +227,37 @@ def test_task_seeds_override_the_experiment_seeds_seed_major_order(tmp_path, dat
                 "downstream": {"tasks": [{"task": "ghc", "axis": "group", "seeds": []}]},
             }
         )
+
+
+def test_module_order_keeps_each_module_with_its_cells(tiny_bert, tmp_path):
+    data = _data(tmp_path)
+    base = {
+        "name": "o",
+        "model": str(tiny_bert),
+        "seeds": [1, 2],
+        "upstream": {
+            "methods": ["lora", "adapter"],
+            "modules": [{"axis": "group", "corpus": data["corpus"], "name": "toy"}],
+        },
+        "downstream": {
+            "baselines": ["ft", "clp"],
+            "tasks": [{"task": data["task"], "axis": "group", "fprd_axis": "gender",
+                       "options": {"columns": {"attribute": "gender"}}}],
+        },
+        "intrinsic": {"benchmarks": ["crows"], "bias_types": {"group": "race"}},
+    }  # fmt: skip
+    seed_order = plan(from_dict(base))
+    ids = [c.id for c in plan(from_dict({**base, "order": "module"}))]
+    assert sorted(ids) == sorted(c.id for c in seed_order)  # the same cells, reordered
+    assert ids[:3] == ["intrinsic/base", "downstream/toy-task/ft/s1", "downstream/toy-task/ft/s2"]
+    lora = ids.index("upstream/lora-toy-s1")
+    assert ids[lora : lora + 5] == [
+        "upstream/lora-toy-s1", "intrinsic/head-toy", "intrinsic/lora-toy-s1",
+        "downstream/toy-task/lora-toy-s1/s1", "downstream/toy-task/lora-toy-s1/s2",
+    ]  # fmt: skip
+    assert ids[-2:] == ["downstream/toy-task/clp/s1", "downstream/toy-task/clp/s2"]
+    for i, cell_id in enumerate(ids):  # every cell after the cells it needs
+        cell = next(c for c in seed_order if c.id == cell_id)
+        assert all(ids.index(need) < i for need in cell.needs)
+    with pytest.raises(ConfigError, match="order"):
+        from_dict({**base, "order": "random"})

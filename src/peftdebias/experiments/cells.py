@@ -48,16 +48,32 @@ Module = tuple[str, dict[str, Any]]  # (module id, its upstream cell's params)
 def plan(config: ExperimentConfig) -> list[Cell]:
     """Every cell of ``config`` in a valid run order (each after the cells it needs).
 
-    Upstream, then intrinsic (Table 1), then downstream one seed at a time over every task
-    and start, so that a grid stopped part-way has every Table 2 row at fewer seeds rather
-    than some tasks missing.
+    ``order: seed`` (default): upstream, then intrinsic (Table 1), then downstream one seed at
+    a time over every task and start, so that a grid stopped part-way has every Table 2 row
+    at fewer seeds rather than some tasks missing. ``order: module``: see :func:`by_module`.
     """
     upstream = upstream_cells(config)
     modules = [(cell.id.removeprefix("upstream/"), cell.params) for cell in upstream]
     cells = [*upstream, *intrinsic_cells(config, modules), *downstream_cells(config, modules)]
+    if config.order == "module":
+        cells = by_module(cells)
     for cell in cells:  # every id becomes a folder under the run folder
         check_relative_id(cell.id, f"cell {cell.id}")
     return cells
+
+
+def by_module(cells: list[Cell]) -> list[Cell]:
+    """Reorder for grids that span sessions whose module weights do not survive: the cells
+    needing no module (the base model's intrinsic cells, then FT), then each upstream module
+    followed at once by every cell that needs it, then the other baselines. A session that
+    stops loses at most the weights of the module in progress (upstream cells whose results
+    are committed are trained again only when a cell that needs them is still to run)."""
+    upstream = [c for c in cells if c.kind == "upstream"]
+    needing = {c.id: [d for d in cells if c.id in d.needs] for c in upstream}
+    free = [c for c in cells if c.kind != "upstream" and not c.needs]
+    first = [c for c in free if c.kind == "intrinsic" or c.params.get("start") == "ft"]
+    groups = [cell for up in upstream for cell in (up, *needing[up.id])]
+    return [*first, *groups, *(c for c in free if c not in first)]
 
 
 def upstream_cells(config: ExperimentConfig) -> list[Cell]:

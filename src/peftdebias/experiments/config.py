@@ -46,6 +46,7 @@ INTRINSIC_MANAGED = ("benchmarks", "bias_type", "seed")
 # downstream baselines (peftdebias.downstream.BASELINES): plain fine-tuning, downstream CDA
 # (the task's training set augmented along the task's axis), counterfactual logit pairing
 BASELINES = ("ft", "cda", "clp")
+ORDERS = ("seed", "module")
 # Bias type of the intrinsic benchmarks for each CDA axis ("group" mixes race, religion and
 # sexuality; its benchmark columns are the race ones, as in the paper's Table 1).
 DEFAULT_BIAS_TYPES = {"gender": "gender", "race": "race", "religion": "religion", "group": "race"}
@@ -127,6 +128,9 @@ class ExperimentConfig:
     # folder of committed small results (relative paths: to the config file's folder);
     # peftdebias run copies each finished cell there and skips cells found there
     results: str | None = None
+    # run order: "seed" (every row one seed at a time) or "module" (FT, then each module with
+    # all its cells, then the other baselines: module weights are needed in one stretch)
+    order: str = "seed"
 
     @property
     def upstream_seeds(self) -> list[int]:
@@ -217,6 +221,7 @@ def validate(config: ExperimentConfig) -> ExperimentConfig:
     problem (its key path and the valid values). Nothing is loaded or trained."""
     if not config.seeds:
         raise ConfigError("seeds: give at least one seed")
+    _one_of(config.order, ORDERS, "order", "run order")
     check_data_dir(config.data_dir, "data_dir")
     check_model(config.model, "model")
     if not (config.upstream or config.downstream or config.intrinsic):
