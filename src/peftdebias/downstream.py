@@ -4,6 +4,7 @@ Three starting points, one code path:
 
 - ``debias=DIR``: the base model plus the upstream module from DIR; the module is FROZEN and
   everything else (backbone and classification head) is fine-tuned (the paper's PEFTDebias);
+  ``debias=[DIR1, DIR2, ...]`` composes several modules, all frozen (``methods.compose``);
 - ``full_debias=DIR``: the whole CDA-MLM model from DIR, fine-tuned (Full-Debias baseline);
 - ``baseline="ft"``: the plain base model, fine-tuned (FT baseline); ``baseline="cda"``: the
   same on the task's training set augmented two-sided with counterfactuals along
@@ -96,7 +97,7 @@ class DownstreamConfig:
     task: str
     output: str
     model: str = "minilm"
-    debias: str | None = None
+    debias: str | list[str] | None = None  # one module folder, or several to compose
     full_debias: str | None = None
     baseline: str | None = None
     preset: str = "quick"
@@ -242,13 +243,14 @@ def _num_labels(task: TaskSpec, splits: dict[str, Dataset]) -> int:
 
 
 def build_model(config: DownstreamConfig, num_labels: int):
-    """The classifier to fine-tune, with the debiasing module (if any) attached and frozen."""
+    """The classifier to fine-tune, with the debiasing module(s) (if any) attached and frozen."""
     from .methods import load_module, set_trainable
+    from .methods.compose import as_folders, load_modules
 
     start = _start(config)
     model = load_sequence_classifier(config.model, num_labels=num_labels)
     if start == "debias":
-        model = load_module(model, config.debias)
+        model = load_modules(model, as_folders(config.debias))
         set_trainable(model, module=False, backbone=True, head=True)
     elif start == "full_debias":  # the whole CDA-MLM encoder, all of it fine-tuned
         model = load_module(model, config.full_debias, trainable=True)
@@ -256,16 +258,32 @@ def build_model(config: DownstreamConfig, num_labels: int):
     return model
 
 
-def _module_checksum(model) -> str | None:
-    """sha256 over the frozen parameters that belong to the module (None without a module)."""
-    frozen = [(n, p) for n, p in model.named_parameters() if not p.requires_grad]
-    if not frozen:
+def _checksum(named: list[tuple[str, torch.Tensor]]) -> str | None:
+    """sha256 over named tensors, in name order (None for none)."""
+    if not named:
         return None
     digest = hashlib.sha256()
-    for name, param in sorted(frozen, key=lambda item: item[0]):
+    for name, param in sorted(named, key=lambda item: item[0]):
         digest.update(name.encode())
         digest.update(param.detach().cpu().float().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+def module_checksums(model) -> tuple[str | None, list[dict[str, Any]]]:
+    """Checksum over the parameters of every frozen debiasing module (None without one), and
+    per module (``methods.compose.load_modules``) its folder, method, axes and checksum."""
+    from .methods.compose import composed_modules
+
+    params = dict(model.named_parameters())
+    modules = composed_modules(model)
+    every = [(name, params[name]) for module in modules for name in module["parameters"]]
+    return _checksum(every), [
+        {
+            **{key: module[key] for key in ("folder", "method", "axes")},
+            "checksum": _checksum([(name, params[name]) for name in module["parameters"]]),
+        }
+        for module in modules
+    ]
 
 
 # prefix of the counterfactual's columns in a tokenized training set (CLP)
@@ -508,21 +526,24 @@ def save_classifier(
 
     ``model.safetensors`` holds every tensor of the model as trained (backbone, head and the
     frozen module, under the names the module's wrapper gives them); a copy of the module
-    folder (``module/``) and ``downstream.json`` say how to rebuild the wrapper first
-    (``extra``: more manifest fields, e.g. the task, label names and max length that
-    :func:`predict_file` reuses).
+    folder (``module/``; composed modules: ``modules/0``, ``modules/1``, ... in the order
+    given, listed in the manifest's ``modules``) and ``downstream.json`` say how to rebuild
+    the wrapper first (``extra``: more manifest fields, e.g. the task, label names and max
+    length that :func:`predict_file` reuses).
     """
+    from .methods.compose import as_folders
+
+    sources = as_folders(config.debias) or as_folders(config.full_debias)
+    copies = ["module"] if len(sources) == 1 else [f"modules/{i}" for i in range(len(sources))]
+    manifest = {"base_model": config.model, "start": _start(config), "num_labels": num_labels}
+    if len(sources) > 1:
+        manifest["modules"] = copies
     with atomic_dir(folder) as tmp:
-        start = _start(config)
-        source = config.debias or config.full_debias
-        if source:
-            shutil.copytree(source, tmp / "module", ignore=shutil.ignore_patterns("checkpoints"))
+        for source, copy in zip(sources, copies, strict=True):
+            shutil.copytree(source, tmp / copy, ignore=shutil.ignore_patterns("checkpoints"))
         # save_model keeps one copy of tensors that wrappers share (prompt/prefix tuning)
         save_model(model, str(tmp / "model.safetensors"))
-        write_json(
-            tmp / MANIFEST,
-            {"base_model": config.model, "start": start, "num_labels": num_labels, **(extra or {})},
-        )
+        write_json(tmp / MANIFEST, {**manifest, **(extra or {})})
 
 
 def classifier_manifest(folder: str | Path) -> dict[str, Any]:
@@ -541,13 +562,13 @@ def classifier_manifest(folder: str | Path) -> dict[str, Any]:
 
 def load_classifier(folder: str | Path):
     """The classifier saved by :func:`save_classifier` and its tokenizer."""
-    from .methods import load_module
+    from .methods.compose import load_modules
 
     folder = Path(folder)
     manifest = classifier_manifest(folder)
     model = load_sequence_classifier(manifest["base_model"], num_labels=manifest["num_labels"])
     if manifest["start"] != "baseline":
-        model = load_module(model, folder / "module")
+        model = load_modules(model, [folder / name for name in manifest.get("modules", ["module"])])
     load_model(model, str(folder / "model.safetensors"))
     return model.eval(), load_tokenizer(manifest["base_model"])
 
@@ -622,7 +643,7 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
         for name, param in model.named_parameters():
             if "layernorm" in name.lower().replace("_", ""):
                 param.requires_grad_(False)
-    module_before = _module_checksum(model) if start == "debias" else None
+    modules_before = module_checksums(model)
     weights = None
     if class_weights:
         weights = torch.tensor([float(class_weights.get(c, 1.0)) for c in range(num_labels)])
@@ -673,9 +694,9 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
     checkpoint = last_complete_checkpoint(output / "checkpoints") if config.resume else None
     trainer.train(resume_from_checkpoint=checkpoint)
     model = trainer.model
-    module_after = _module_checksum(model) if start == "debias" else None
-    if module_before != module_after:
-        raise RuntimeError("the debiasing module changed during fine-tuning; it must stay frozen")
+    module_after, modules = module_checksums(model)
+    if modules_before != (module_after, modules):
+        raise RuntimeError("a debiasing module changed during fine-tuning; it must stay frozen")
 
     evaluated = dict(splits)
     if task.hate and config.iptts:
@@ -721,6 +742,7 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
                 "train_examples": len(splits["train"]),
                 "counterfactuals": counterfactuals or None,
                 "module_frozen_checksum": module_after,
+                "modules": modules or None,
                 "steps": trainer.state.global_step,
                 "bf16_used": trainer.args.bf16,
                 "evaluation_seconds": round(time.time() - evaluation_started, 1),

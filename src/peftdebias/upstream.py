@@ -3,9 +3,10 @@
 1. Load the base model with a masked-LM head. If the checkpoint has no trained head (the
    default MiniLM), warm the head up on the ORIGINAL corpus with the encoder frozen, then
    freeze it.
-2. Augment the corpus with counterfactual data augmentation along one bias axis; hold out a
-   slice of the original texts (split before augmentation, so no counterfactual of a held-out
-   sentence is trained on).
+2. Augment the corpus with counterfactual data augmentation along one bias axis (or several,
+   ``axis="gender,race"``: every text gets the counterfactuals of each axis it matches, one
+   joint module; ``cda.MultiAxisAugmenter``); hold out a slice of the original texts (split
+   before augmentation, so no counterfactual of a held-out sentence is trained on).
 3. Attach the PEFT module (every backbone weight frozen) and train only the module with the
    masked-LM objective (optionally plus counterfactual consistency), keeping the checkpoint
    with the best held-out loss.
@@ -31,7 +32,7 @@ from datasets import Dataset
 
 from .errors import ConfigError, DataError
 from .io import owned_entries, prepare_output_dir, remove_entries, write_json
-from .methods.base import MODULE_CONFIG, MODULE_WEIGHTS
+from .methods.base import METADATA_FILE, MODULE_CONFIG, MODULE_WEIGHTS
 from .models import load_masked_lm, load_tokenizer, model_fingerprint
 from .presets import batch_size_for, upstream_preset
 from .training.heads import head_parameters, load_head, save_head
@@ -42,7 +43,6 @@ from .validation import validate_upstream
 
 logger = logging.getLogger(__name__)
 
-METADATA_FILE = "debias.json"
 HEAD_FILE = "mlm_head.safetensors"  # the warmed-up MLM head, when the base model had none
 # the artefact's files whatever the method, besides those its debias.json lists (`files`)
 ARTEFACT_FILES = (METADATA_FILE, HEAD_FILE, MODULE_CONFIG, MODULE_WEIGHTS)
@@ -55,7 +55,7 @@ OUTPUTS = (*ARTEFACT_FILES, "checkpoints", ".module.*.tmp")
 class UpstreamConfig:
     """Options of ``peftdebias upstream``; ``None`` values come from the preset."""
 
-    axis: str
+    axis: str  # a CDA axis or word-list file; several joined by commas ("gender,race")
     corpus: str
     method: str
     output: str
@@ -87,8 +87,10 @@ class UpstreamResult:
     metadata: dict[str, Any]
 
 
-def _word_list_hash(word_list) -> str:
-    canonical = json.dumps([list(t) for t in word_list.tuples], sort_keys=True)
+def _word_list_hash(word_lists) -> str:
+    """Hash of the word list's tuples (several axes: of the lists of tuples, in axis order)."""
+    tuples = [[list(t) for t in word_list.tuples] for word_list in word_lists]
+    canonical = json.dumps(tuples[0] if len(tuples) == 1 else tuples, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -128,7 +130,7 @@ def _library_versions() -> dict[str, str]:
     import peft
     import transformers
 
-    from . import __version__
+    from ._version import __version__
 
     return {
         "peftdebias": __version__,
@@ -171,7 +173,7 @@ def _train(
 def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     """Run the upstream phase described by ``config``; see the module docstring."""
     config = validate_upstream(config)  # every option and file, before anything is loaded
-    from .cda import CounterfactualAugmenter, load_word_list
+    from .cda import axis_augmenter, load_axes
     from .data import load_text_corpus
     from .methods import count_parameters, get_method
 
@@ -181,8 +183,8 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
         )
     preset = upstream_preset(config.preset)
     method = get_method(config.method, **config.method_options)
-    word_list = load_word_list(config.axis, data_dir=config.data_dir)
-    augmenter = CounterfactualAugmenter(word_list)
+    word_lists = load_axes(config.axis, data_dir=config.data_dir)  # "gender,race": joint
+    augmenter = axis_augmenter(word_lists)
     output = Path(config.output)
     prepare_output_dir(
         output, config.overwrite, owned=(*OUTPUTS, *_recorded_files(output)), resume=config.resume
@@ -193,7 +195,9 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
 
     max_steps = pick(config.max_steps, preset.max_steps)
     eval_steps = min(pick(config.eval_steps, preset.eval_steps), max_steps)
-    batch_size = pick(config.batch_size, batch_size_for(config.preset, word_list.axis))
+    batch_size = pick(
+        config.batch_size, max(batch_size_for(config.preset, wl.axis) for wl in word_lists)
+    )
     learning_rate = pick(config.learning_rate, preset.learning_rate)
     max_length = pick(config.max_length, preset.max_length)
     warmup_steps = pick(config.head_warmup_steps, preset.head_warmup_steps)
@@ -218,7 +222,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
     if matched == 0:
         raise DataError(
             f"corpus {config.corpus!r}: none of its {len(train_texts)} training texts contains "
-            f"a word of the {word_list.axis!r} word list, so CDA has nothing to augment"
+            f"a word of the {augmenter.axis!r} word list, so CDA has nothing to augment"
         )
     eval_rows_text, _ = build_corpus(eval_texts, augmenter, keep_original=True)
     logger.info(
@@ -227,7 +231,7 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
         len(texts),
         len(eval_texts),
         matched,
-        word_list.axis,
+        augmenter.axis,
         len(rows),
     )
 
@@ -334,8 +338,9 @@ def train_upstream(config: UpstreamConfig) -> UpstreamResult:
             "base_model": config.model,
             "base_model_fingerprint": fingerprint,
             "base_model_revision": getattr(model.config, "_commit_hash", None),
-            "axis": word_list.axis,
-            "word_list_hash": _word_list_hash(word_list),
+            "axis": augmenter.axis,
+            "axes": [word_list.axis for word_list in word_lists],
+            "word_list_hash": _word_list_hash(word_lists),
             "method": method.name,
             "method_config": dataclasses.asdict(method.config),
             "objective": config.objective,
@@ -446,21 +451,30 @@ def _save(method, model, tokenizer, output: Path, metadata: dict[str, Any]) -> N
 
 def load_debiased_lm(
     model: str = "minilm",
-    debias: str | os.PathLike | None = None,
+    debias: str | os.PathLike | list[str | os.PathLike] | None = None,
     full_debias: str | os.PathLike | None = None,
     head_from: str | os.PathLike | None = None,
 ):
     """``(masked LM, tokenizer, missing MLM-head keys)`` of ``model``, of ``model`` with the
-    upstream module in ``debias`` attached, or of the Full-Debias model in ``full_debias``.
+    upstream module in ``debias`` attached (a list: several composed, ``methods.compose``),
+    or of the Full-Debias model in ``full_debias``.
 
     A module trained on a base model without an MLM head carries the head it warmed up
     (``mlm_head.safetensors``); it is loaded too, so intrinsic scores use the same trained
-    head the module was trained with, and no head key counts as missing. ``head_from``
-    loads only that head from a module folder, not the module: the base model's reference
-    row for such modules.
+    head the module was trained with, and no head key counts as missing (composed modules:
+    at most one may carry a head). ``head_from`` loads only that head from a module folder,
+    not the module: the base model's reference row for such modules.
     """
-    from .methods import load_module
+    from .methods.compose import as_folders, load_modules
 
+    folders = as_folders(debias)
+    heads = [Path(folder) / HEAD_FILE for folder in folders if (Path(folder) / HEAD_FILE).is_file()]
+    if len(heads) > 1:
+        raise ConfigError(
+            f"--debias {' '.join(folders)}: {len(heads)} modules carry their own warmed-up MLM "
+            "head (their base model has no trained one) and a masked LM has one head; compose "
+            "modules learned on a model with a trained MLM head (e.g. minilm)"
+        )
     source = str(full_debias) if full_debias else model
     lm, missing = load_masked_lm(source)
     if head_from:
@@ -470,10 +484,9 @@ def load_debiased_lm(
                               "model had a trained MLM head, so none was warmed up)")  # fmt: skip
         load_head(lm, head)
         missing = []
-    if debias:
-        head = Path(debias) / HEAD_FILE
-        if head.is_file():
-            load_head(lm, head)
-            missing = []
-        lm = load_module(lm, debias)
+    if heads:
+        load_head(lm, heads[0])
+        missing = []
+    if folders:
+        lm = load_modules(lm, folders)
     return lm, load_tokenizer(source), missing

@@ -530,14 +530,20 @@ def validate_upstream(config: UpstreamConfig) -> UpstreamConfig:
     return config if length == wanted else dataclasses.replace(config, max_length=length)
 
 
-def _module_virtual_tokens(folder: str | None, option: str) -> int:
-    """Positions the module in ``folder`` prepends (0 without one); reads its module.json."""
+def _module_virtual_tokens(value: str | list[str] | None, option: str) -> int:
+    """Positions the module(s) in ``value`` (one folder or several) prepend (0 without one);
+    reads their module.json, and checks that several modules compose."""
+    from .methods.compose import as_folders, check_composition
     from .methods.registry import method_of
 
-    if not folder:
+    folders = as_folders(value)
+    if len(folders) > 1:
+        check_composition(folders, option)
+        return 0  # prompt-learning modules do not compose
+    if not folders:
         return 0
     try:
-        return method_of(folder).virtual_tokens
+        return method_of(folders[0]).virtual_tokens
     except ConfigError as exc:
         raise ConfigError(f"{option}: {exc}") from None
 

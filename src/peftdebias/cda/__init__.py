@@ -5,17 +5,26 @@
 ["She said HER mother's car is his."]
 """
 
-from .augment import AugmentedText, CounterfactualAugmenter, match_case
+from .augment import (
+    AugmentedText,
+    CounterfactualAugmenter,
+    MultiAxisAugmenter,
+    axis_augmenter,
+    match_case,
+)
 from .files import CdaSummary, augment_file, read_texts
-from .wordlists import AXES, WordList, load_word_list, read_word_lists
+from .wordlists import AXES, WordList, load_axes, load_word_list, read_word_lists
 
 __all__ = [
     "AXES",
     "AugmentedText",
     "CdaSummary",
     "CounterfactualAugmenter",
+    "MultiAxisAugmenter",
     "WordList",
     "augment_file",
+    "axis_augmenter",
+    "load_axes",
     "load_word_list",
     "match_case",
     "read_texts",

@@ -22,7 +22,7 @@ Rules (``docs/cda.md`` has the rationale):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 from ..errors import DataError
@@ -184,6 +184,37 @@ class CounterfactualAugmenter:
                 texts, keep_original=keep_original, drop_unmatched=drop_unmatched
             )
         ]
+
+
+class MultiAxisAugmenter:
+    """Counterfactuals along several axes for one joint module (``upstream --axis
+    gender,race``): each axis' :class:`CounterfactualAugmenter` swaps only its own words, and a
+    text gets the counterfactuals of every axis it matches, axis by axis (an n-tuple axis gives
+    n - 1), duplicates and the text itself dropped. Axes are not crossed: "he is black" gets
+    "she is black" (gender) and "he is white", "he is asian" (race), not "she is white"."""
+
+    def __init__(self, augmenters: Sequence[CounterfactualAugmenter]) -> None:
+        self.augmenters = tuple(augmenters)
+
+    @property
+    def axis(self) -> str:
+        return ",".join(augmenter.axis for augmenter in self.augmenters)
+
+    def counterfactuals(self, text: str) -> list[str]:
+        """The counterfactuals of ``text`` along each axis, in axis order, without repeats."""
+        found = dict.fromkeys(
+            other for augmenter in self.augmenters for other in augmenter.counterfactuals(text)
+        )
+        found.pop(text, None)
+        return list(found)
+
+
+def axis_augmenter(
+    word_lists: Sequence[WordList],
+) -> CounterfactualAugmenter | MultiAxisAugmenter:
+    """The augmenter of one word list, or the joint one of several (:func:`load_axes`)."""
+    augmenters = [CounterfactualAugmenter(word_list) for word_list in word_lists]
+    return augmenters[0] if len(augmenters) == 1 else MultiAxisAugmenter(augmenters)
 
 
 def _render_all(text: str, found: list[_Match]) -> list[str]:

@@ -250,3 +250,23 @@ def _pick(lists: dict[str, WordList], axis: str | None, where: str) -> WordList:
     raise ConfigError(
         f"word list {where} has no axis {axis!r}; axes in the file: {', '.join(lists)}"
     )
+
+
+def load_axes(spec: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> list[WordList]:
+    """The word lists of an ``--axis`` value: one axis (any :func:`load_word_list` spec), or
+    several joined by commas (``gender,race``) for a joint module. A path to an existing file
+    is one axis even if it holds a comma; an unknown axis or one given twice is an error
+    naming the value."""
+    text = os.fspath(spec)
+    if Path(text).is_file() or "," not in text:
+        return [load_word_list(spec, data_dir)]
+    lists: list[WordList] = []
+    for part in (part.strip() for part in text.split(",")):
+        try:
+            word_list = load_word_list(part, data_dir)
+        except (ConfigError, DataError) as exc:
+            raise type(exc)(f"--axis {text!r}: {exc}") from None
+        if any(other.axis == word_list.axis for other in lists):
+            raise ConfigError(f"--axis {text!r}: axis {word_list.axis!r} is given twice")
+        lists.append(word_list)
+    return lists

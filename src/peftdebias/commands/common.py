@@ -45,3 +45,11 @@ def config_from_args(config_class: type, args: argparse.Namespace, **explicit):
     names = {field.name for field in dataclasses.fields(config_class)}
     values = {key: value for key, value in vars(args).items() if key in names}
     return config_class(**{**values, **explicit})
+
+
+def single_or_list(values: list[str] | None) -> str | list[str] | None:
+    """A repeatable option's values: one value as itself (as before the option could repeat),
+    several as a list, none as ``None``."""
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values

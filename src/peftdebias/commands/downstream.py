@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from .common import add_data_dir, add_model, add_output, add_seed, config_from_args
+from .common import (
+    add_data_dir,
+    add_model,
+    add_output,
+    add_seed,
+    config_from_args,
+    single_or_list,
+)
 
 
 def add_inference(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="bias-in-bios, ghc, stormfront, founta, mnli, snli, gap, or a .csv/.tsv/.jsonl file",
     )
     start = parser.add_mutually_exclusive_group(required=True)
-    start.add_argument("--debias", metavar="DIR", help="upstream module folder (frozen)")
+    start.add_argument(
+        "--debias",
+        metavar="DIR",
+        action="append",
+        help="upstream module folder (frozen); repeat to compose modules of different axes "
+        "(e.g. two LoRA modules; see docs/methods.md)",
+    )
     start.add_argument("--full-debias", metavar="DIR", help="upstream Full-Debias model folder")
     start.add_argument(
         "--baseline",
@@ -148,7 +161,11 @@ def _run(args: argparse.Namespace) -> int:
         "attribute": args.attribute_column,
     }
     config = config_from_args(
-        DownstreamConfig, args, class_weights=_class_weights(args.class_weights), columns=columns
+        DownstreamConfig,
+        args,
+        class_weights=_class_weights(args.class_weights),
+        columns=columns,
+        debias=single_or_list(args.debias),
     )
     result = train_downstream(config)
     splits = result.metrics["splits"]

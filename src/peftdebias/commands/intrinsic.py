@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_data_dir, add_model, add_output, add_seed
+from .common import add_data_dir, add_model, add_output, add_seed, single_or_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model(parser)
     which = parser.add_mutually_exclusive_group()
     which.add_argument(
-        "--debias", metavar="DIR", help="debiasing module folder to attach to --model"
+        "--debias",
+        metavar="DIR",
+        action="append",
+        help="debiasing module folder to attach to --model; repeat to compose several",
     )
     which.add_argument(
         "--full-debias",
@@ -85,15 +88,19 @@ def _check(args: argparse.Namespace) -> None:
     """Every option naming a file or folder, before any model is loaded."""
     from pathlib import Path
 
+    from ..methods.compose import check_composition
     from ..upstream import HEAD_FILE
     from ..validation import check_data_dir, check_model, check_output_dir, check_safetensors
 
     check_data_dir(args.data_dir)
     check_model(args.model)
     check_model(args.full_debias, "--full-debias")
-    for option, folder in (("--debias", args.debias), ("--head-from", args.head_from)):
+    folders = [("--debias", folder) for folder in args.debias or []]
+    for option, folder in (*folders, ("--head-from", args.head_from)):
         if folder and (Path(folder) / HEAD_FILE).is_file():
             check_safetensors(Path(folder) / HEAD_FILE, f"{option} MLM head")
+    if len(folders) > 1:
+        check_composition(args.debias, "--debias")
     check_output_dir(args.output, args.overwrite)
 
 
@@ -123,7 +130,7 @@ def _intrinsic(args: argparse.Namespace) -> int:
     details = result.pop("details")
     result = {
         "model": args.model,
-        "debias": args.debias,
+        "debias": single_or_list(args.debias),
         "full_debias": args.full_debias,
         "head_from": args.head_from,
         **result,

@@ -17,7 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_model(parser)
     parser.add_argument(
-        "--axis", required=True, help="gender, race, religion, group, or a word-list file"
+        "--axis",
+        required=True,
+        help="gender, race, religion, group, or a word-list file; several joined by commas "
+        "(gender,race) learn one module on the counterfactuals of each",
     )
     parser.add_argument(
         "--corpus", required=True, help="registered data set (its text) or a .txt/.jsonl/.csv file"
@@ -27,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--method",
         required=True,
         help="adapter, prompt, prefix, lora, sft, dora, ia3, miss, hra, oft, vera, "
-        "ether, ether+, bora, spectral, gps, spt, or full (Full-Debias)",
+        "ether, ether+, bora, spectral, gps, spt, lightpeft, or full (Full-Debias)",
     )
     add_output(parser)
     parser.add_argument("--preset", default="quick", help="quick (CPU, default) or paper")

@@ -9,11 +9,18 @@ RoBERTa and DeBERTa-v2), before dropout, residual and LayerNorm:
 with D: hidden -> hidden / reduction_factor and U zero-initialised, so the model is unchanged
 at the start. The adapter is a child module ``debias_adapter`` of that Linear, applied by a
 forward hook, so the backbone's parameter names stay exactly as in the checkpoint.
+
+Adapters stack in sequence (``methods.compose``): attaching to a model that already carries
+k adapters adds the child ``debias_adapter_<k>``, whose hook runs after the earlier ones, so
+h' = A_k(... A_0(h)) (AdapterHub's ``Stack``). Its tensors are saved and loaded under the names
+of a single adapter, so any adapter module loads into any slot.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +48,15 @@ class BottleneckAdapter(nn.Module):
         return hidden + self.up(torch.relu(self.down(hidden)))
 
 
-def _apply_adapter(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-    """Forward hook of the wrapped Linear: route its output through its adapter."""
-    return getattr(module, ADAPTER_ATTR)(output)
+def adapter_name(slot: int) -> str:
+    """Attribute name of the ``slot``-th adapter of a layer (0: ``debias_adapter``)."""
+    return ADAPTER_ATTR if slot == 0 else f"{ADAPTER_ATTR}_{slot}"
+
+
+def _apply_adapter(name: str, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+    """Forward hook of the wrapped Linear (with ``name`` bound): route its output through its
+    adapter ``name``."""
+    return getattr(module, name)(output)
 
 
 def ffn_output_layers(model: PreTrainedModel) -> dict[str, nn.Linear]:
@@ -78,6 +91,7 @@ class AdapterSettings(MethodConfig):
 class AdapterMethod(DebiasMethod):
     name = "adapter"
     config_class = AdapterSettings
+    _slot = 0  # position of this method's adapter in the stack, set by _attach
 
     def _attach(self, model: PreTrainedModel) -> nn.Module:
         bottleneck = model.config.hidden_size // self.config.reduction_factor
@@ -86,17 +100,23 @@ class AdapterMethod(DebiasMethod):
                 f"adapter: reduction_factor {self.config.reduction_factor} exceeds hidden size "
                 f"{model.config.hidden_size}"
             )
-        for layer in ffn_output_layers(model).values():
-            if hasattr(layer, ADAPTER_ATTR):
-                raise ConfigError("adapter: the model already carries an adapter")
+        layers = list(ffn_output_layers(model).values())
+        self._slot = next(k for k in itertools.count() if not hasattr(layers[0], adapter_name(k)))
+        name = adapter_name(self._slot)
+        for layer in layers:
             adapter = BottleneckAdapter(model.config.hidden_size, bottleneck)
-            layer.add_module(ADAPTER_ATTR, adapter.to(layer.weight.device, layer.weight.dtype))
-            layer.register_forward_hook(_apply_adapter)
+            layer.add_module(name, adapter.to(layer.weight.device, layer.weight.dtype))
+            layer.register_forward_hook(functools.partial(_apply_adapter, name))
         return model
 
     def _state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
-        marker = f".{ADAPTER_ATTR}."
-        return {n: p for n, p in backbone(model).named_parameters() if marker in n}
+        """This slot's tensors, named as those of a single adapter (slot 0)."""
+        marker = f".{adapter_name(self._slot)}."
+        return {
+            n.replace(marker, f".{ADAPTER_ATTR}."): p
+            for n, p in backbone(model).named_parameters()
+            if marker in n
+        }
 
     def _load(self, model: PreTrainedModel, folder: Path, record: dict[str, Any]) -> nn.Module:
         tensors = read_weights(folder)

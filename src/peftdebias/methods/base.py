@@ -41,11 +41,14 @@ from ..models import model_fingerprint
 
 MODULE_CONFIG = "module.json"
 MODULE_WEIGHTS = "module.safetensors"
+# the upstream phase's record beside the module (axes, corpus, training; upstream.py)
+METADATA_FILE = "debias.json"
 FORMAT = "peftdebias-module/1"
 
-# Parameter names that mark the custom (non-peft) modules; see adapter.py, sparse.py and
-# reparam.py (every trainable tensor of a weight re-parametrisation is named ``reparam_*``).
-CUSTOM_MODULE_MARKERS = ("debias_adapter.", "sparse_delta", "reparam_")
+# Parameter names that mark the custom (non-peft) modules; see adapter.py (``debias_adapter``,
+# ``debias_adapter_<k>`` for the k-th of several in sequence), sparse.py and reparam.py (every
+# trainable tensor of a weight re-parametrisation is named ``reparam_*``).
+CUSTOM_MODULE_MARKERS = ("debias_adapter.", "debias_adapter_", "sparse_delta", "reparam_")
 _FINGERPRINT_ATTR = "_peftdebias_base_fingerprint"
 
 TrainFn = Callable[[nn.Module], Any]
@@ -67,15 +70,20 @@ def backbone(model: nn.Module) -> nn.Module:
 
 
 def module_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The debiasing module's parameters, by name, whichever method attached them."""
+    """The debiasing module's parameters, by name, whichever method attached them (all the
+    modules of a composition, ``methods.compose``: custom ones under a peft wrapper too)."""
     named = dict(model.named_parameters())
+
+    def custom(name: str) -> bool:
+        return any(marker in name for marker in CUSTOM_MODULE_MARKERS)
+
     if isinstance(model, PeftModel):
         config = model.active_peft_config
         if config.is_prompt_learning:
             return {n: p for n, p in named.items() if n.startswith("prompt_encoder.")}
         prefix = PEFT_TYPE_TO_PREFIX_MAPPING[config.peft_type]
-        return {n: p for n, p in named.items() if prefix in n}
-    return {n: p for n, p in named.items() if any(m in n for m in CUSTOM_MODULE_MARKERS)}
+        return {n: p for n, p in named.items() if prefix in n or custom(n)}
+    return {n: p for n, p in named.items() if custom(n)}
 
 
 def parameter_groups(model: nn.Module) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from peft import (
     MissConfig,
     OFTConfig,
     PeftConfig,
+    PeftModel,
     PeftModelForFeatureExtraction,
     PeftType,
     PrefixTuningConfig,
@@ -43,7 +45,9 @@ from .base import (
     DebiasMethod,
     MethodConfig,
     backbone,
+    check_base_model,
     check_keys,
+    read_module_config,
     read_weights,
 )
 
@@ -130,18 +134,44 @@ class PeftMethod(DebiasMethod):
         return {"peft_config": _json_ready(model.active_peft_config.to_dict())}
 
     def _load(self, model: PreTrainedModel, folder: Path, record: dict[str, Any]) -> nn.Module:
-        try:
-            config = get_peft_config(dict(record["backend"]["peft_config"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{folder / 'module.json'} has no valid peft_config: {exc}") from exc
-        tensors = read_weights(folder)
-        model = self._wrap(model, config)
-        check_keys(set(get_peft_model_state_dict(model)), set(tensors), folder / MODULE_WEIGHTS)
-        try:
-            set_peft_model_state_dict(model, tensors)
-        except RuntimeError as exc:  # shape mismatch
-            raise ConfigError(f"module weights {folder / MODULE_WEIGHTS}: {exc}") from exc
+        model = self._wrap(model, _saved_peft_config(folder, record))
+        _load_adapter_weights(model, folder, "default")
         return model
+
+    def add_adapter(self, model: PeftModel, folder: str | os.PathLike, name: str) -> PeftModel:
+        """Load the module saved in ``folder`` as one more named adapter ``name`` of ``model``,
+        a PeftModel of the same peft type (a composition, ``methods.compose``); the caller
+        activates it and sets what is trainable."""
+        folder = Path(folder)
+        record = read_module_config(folder)
+        check_base_model(model, folder)
+        config = _saved_peft_config(folder, record)
+        config.task_type = None
+        try:
+            model.add_adapter(name, config)
+        except ValueError as exc:  # another peft type
+            raise ConfigError(f"debiasing module {folder}: {exc}") from exc
+        _load_adapter_weights(model, folder, name)
+        return model
+
+
+def _saved_peft_config(folder: Path, record: dict[str, Any]) -> PeftConfig:
+    """The peft config stored in ``module.json`` (``backend.peft_config``)."""
+    try:
+        return get_peft_config(dict(record["backend"]["peft_config"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{folder / 'module.json'} has no valid peft_config: {exc}") from exc
+
+
+def _load_adapter_weights(model: PeftModel, folder: Path, name: str) -> None:
+    """Copy ``folder``'s module weights into the adapter ``name`` (keys and shapes checked)."""
+    tensors = read_weights(folder)
+    own = get_peft_model_state_dict(model, adapter_name=name)
+    check_keys(set(own), set(tensors), folder / MODULE_WEIGHTS)
+    try:
+        set_peft_model_state_dict(model, tensors, adapter_name=name)
+    except RuntimeError as exc:  # shape mismatch
+        raise ConfigError(f"module weights {folder / MODULE_WEIGHTS}: {exc}") from exc
 
 
 @dataclasses.dataclass

@@ -14,6 +14,7 @@ from .base import DebiasMethod, read_module_config
 from .bora import BoraMethod
 from .ether import EtherMethod, EtherPlusMethod
 from .full import FullMethod
+from .lightpeft import LightPeftMethod
 from .peft_methods import PEFT_METHODS
 from .sparse import GpsMethod, SftMethod
 from .spectral import SpectralMethod
@@ -23,13 +24,13 @@ _CLASSES: dict[str, type[DebiasMethod]] = {
     cls.name: cls
     for cls in (
         AdapterMethod, *PEFT_METHODS, SftMethod, FullMethod, EtherMethod, EtherPlusMethod,
-        BoraMethod, SpectralMethod, GpsMethod, SptMethod,
+        BoraMethod, SpectralMethod, GpsMethod, SptMethod, LightPeftMethod,
     )
 }  # fmt: skip
 METHODS: tuple[str, ...] = (
     "adapter", "prompt", "prefix", "lora", "sft", "dora",
     "ia3", "miss", "hra", "oft", "vera",
-    "ether", "ether+", "bora", "spectral", "gps", "spt", "full",
+    "ether", "ether+", "bora", "spectral", "gps", "spt", "lightpeft", "full",
 )  # fmt: skip
 # One line per method, for --help texts and docs.
 METHOD_HELP: dict[str, str] = {
@@ -50,6 +51,7 @@ METHOD_HELP: dict[str, str] = {
     "spectral": "Spectral Adapter: top-8 singular vectors (variant additive|rotational)",
     "gps": "GPS: top-4 inputs per neuron by CDA-MLM gradient, gradient pass only",
     "spt": "SPT-LoRA: sensitivity budget, LoRA where a weight has enough sensitive entries",
+    "lightpeft": "Light-PEFT: LoRA r=8 + early pruning of heads, FFN dims and LoRA ranks",
     "full": "Full-Debias baseline: every weight",
 }
 assert set(METHODS) == set(_CLASSES) == set(METHOD_HELP)
