@@ -44,6 +44,22 @@ def small_files(folder: Path) -> list[Path]:
     return [*found, folder / MARKER]
 
 
+def holds(cell: Cell, folder: Path, fix: str, changed: str) -> bool:
+    """Whether ``folder`` holds the finished ``cell`` (its ``cell.json`` with the cell's
+    parameter hash); a finished cell of other parameters is an error (``changed`` says what
+    to do), an unreadable marker too (``fix``)."""
+    marker = folder / MARKER
+    if not marker.is_file():
+        return False
+    record = read_json_file(marker, fix)
+    if not isinstance(record, dict) or record.get("params_hash") != cell.params_hash:
+        raise OutputExistsError(
+            f"{folder} holds a finished cell {cell.id} run with other parameters ({marker}); "
+            f"{changed}"
+        )
+    return True
+
+
 class ResultStore:
     """The committed small results of one grid, in ``folder``; see the module docstring."""
 
@@ -55,16 +71,10 @@ class ResultStore:
 
     def has(self, cell: Cell) -> bool:
         """Whether the store holds ``cell`` with the config's parameters."""
-        marker = self._cell_folder(cell) / MARKER
-        if not marker.is_file():
-            return False
-        record = read_json_file(marker, f"restore it from git, or delete {marker.parent}")
-        if not isinstance(record, dict) or record.get("params_hash") != cell.params_hash:
-            raise OutputExistsError(
-                f"{marker} holds cell {cell.id} run with other parameters; a changed config "
-                "needs another results folder (key 'results' or --results)"
-            )
-        return True
+        folder = self._cell_folder(cell)
+        fix = f"restore it from git, or delete {folder}"
+        changed = "a changed config needs another results folder (key 'results' or --results)"
+        return holds(cell, folder, fix, changed)
 
     def record(self, cell: Cell) -> dict[str, Any]:
         """The stored ``cell.json`` of ``cell``."""

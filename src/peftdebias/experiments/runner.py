@@ -44,7 +44,7 @@ from ..io import write_json
 from ..validation import inside, read_json_file
 from .cells import Cell, plan, run_cell
 from .config import ExperimentConfig
-from .results import FORMAT, MANIFEST, MARKER, ResultStore
+from .results import FORMAT, MANIFEST, MARKER, ResultStore, holds
 
 logger = logging.getLogger(__name__)
 
@@ -96,16 +96,8 @@ def git_commit() -> dict[str, Any] | None:
 def is_finished(cell: Cell, folder: Path) -> bool:
     """Whether ``folder`` holds the finished result of ``cell``; a result of other parameters
     is an error, never overwritten."""
-    marker = folder / MARKER
-    if not marker.is_file():
-        return False
-    record = read_json_file(marker, f"delete {folder} to run cell {cell.id} again")
-    if not isinstance(record, dict) or record.get("params_hash") != cell.params_hash:
-        raise OutputExistsError(
-            f"{folder} holds a finished cell {cell.id} run with other parameters "
-            f"({folder / MARKER}); use another --output for a changed config"
-        )
-    return True
+    return holds(cell, folder, f"delete {folder} to run cell {cell.id} again",
+                 "use another --output for a changed config")  # fmt: skip
 
 
 @contextlib.contextmanager
