@@ -8,6 +8,7 @@ import pytest
 from peftdebias.experiments.collect import Collected, Stat
 from peftdebias.experiments.curves import curves_markdown, flattened
 from peftdebias.experiments.goal import goal_markdown, goal_rows
+from peftdebias.experiments.records import CurvePoint, Manifest, ModuleRecord
 
 SEEDS = (1, 2, 3, 4, 5)
 
@@ -16,8 +17,11 @@ def _stat(values):
     return Stat(values=dict(zip(SEEDS, values, strict=True)))
 
 
+EMPTY = Manifest(config={}, cells={})
+
+
 def _collected(rows):
-    collected = Collected(root=None, manifest={})
+    collected = Collected(root=None, manifest=EMPTY)
     collected.extrinsic["ghc"] = {
         label: {column: _stat(values) for column, values in columns.items()}
         for label, columns in rows.items()
@@ -62,7 +66,7 @@ def test_rows_short_of_the_goal(change):
 
 
 def test_a_single_seed_cannot_meet_the_goal():
-    collected = Collected(root=None, manifest={})
+    collected = Collected(root=None, manifest=EMPTY)
     collected.extrinsic["ghc"] = {
         "FT": {"task": Stat({1: 0.7}), "FPRD": Stat({1: 30.0})},
         "Low": {"task": Stat({1: 0.7}), "FPRD": Stat({1: 1.0})},
@@ -72,10 +76,10 @@ def test_a_single_seed_cannot_meet_the_goal():
 
 
 def test_flattened_curves():
-    curve = [{"step": s, "heldout_loss": v} for s, v in [(250, 5.0), (500, 4.5), (750, 4.48)]]
+    curve = [CurvePoint(s, v) for s, v in [(250, 5.0), (500, 4.5), (750, 4.48)]]
     assert flattened(curve)  # 0.4 % below the best earlier loss
-    assert not flattened([*curve[:2], {"step": 750, "heldout_loss": 4.3}])
-    assert flattened([*curve[:2], {"step": 750, "heldout_loss": 4.9}])  # worse: flat
+    assert not flattened([*curve[:2], CurvePoint(750, 4.3)])
+    assert flattened([*curve[:2], CurvePoint(750, 4.9)])  # worse: flat
     assert flattened(curve[:1]) is None
 
 
@@ -86,7 +90,7 @@ def test_curves_table_lists_each_module_by_step():
         "heldout_before": {"loss": 5.27},
         "training": {"steps": 500, "seconds": 90.0, "curve": curve},
     }
-    lines = curves_markdown({"LoRA": meta})
+    lines = curves_markdown({"LoRA": ModuleRecord.from_json(meta, "debias.json")})
     assert "| module | trainable % | steps | seconds | before | 250 | 500 | flat |" in lines
     assert "| LoRA | 0.323 | 500 | 90.0 | 5.270 | 5.100 | 5.050 | yes |" in lines
     assert curves_markdown({}) == []

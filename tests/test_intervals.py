@@ -218,7 +218,8 @@ def _fake_run(root, values: dict[str, dict[int, tuple[float, float]]], single: d
             cid = f"downstream/toy/{method}/s{seed}"
             (root / cid).mkdir(parents=True)
             (root / cid / "cell.json").write_text("{}")
-            split = {"metrics": {"classification": {"macro_f1": f1}, "fprd": {"fprd": fprd_value}}}
+            classification = {"accuracy": f1, "macro_f1": f1}
+            split = {"metrics": {"classification": classification, "fprd": {"fprd": fprd_value}}}
             if single and method in single:
                 split["intervals"] = single[method]
             (root / cid / "metrics.json").write_text(

@@ -8,27 +8,27 @@ A curve has **flattened** when the held-out loss of the last evaluation is at mo
 
 from __future__ import annotations
 
-from typing import Any
+from .records import CurvePoint, ModuleRecord
 
 FLAT = 0.01
 
 
-def flattened(curve: list[dict[str, Any]], tolerance: float = FLAT) -> bool | None:
+def flattened(curve: list[CurvePoint], tolerance: float = FLAT) -> bool | None:
     """Whether the last held-out loss improves on the earlier best by at most ``tolerance``
     (relative); None with fewer than two evaluations."""
-    losses = [point["heldout_loss"] for point in curve]
+    losses = [point.heldout_loss for point in curve]
     if len(losses) < 2:
         return None
     earlier = min(losses[:-1])
     return losses[-1] >= earlier * (1 - tolerance)
 
 
-def curves_markdown(upstream: dict[str, dict[str, Any]]) -> list[str]:
+def curves_markdown(upstream: dict[str, ModuleRecord]) -> list[str]:
     """The report section listing each upstream module (``label -> debias.json``)."""
     if not upstream:
         return []
-    steps = sorted({p["step"] for meta in upstream.values()
-                    for p in meta.get("training", {}).get("curve") or []})  # fmt: skip
+    curves = {label: _curve(meta) for label, meta in upstream.items()}
+    steps = sorted({p.step for curve in curves.values() for p in curve})
     lines = [
         "## Upstream modules: held-out MLM loss",
         "",
@@ -42,16 +42,29 @@ def curves_markdown(upstream: dict[str, dict[str, Any]]) -> list[str]:
         "|---|---|---|---|---|" + "---|" * len(steps) + "---|",
     ]
     for label, meta in sorted(upstream.items()):
-        training = meta.get("training", {})
-        curve = training.get("curve") or []
-        by_step = {p["step"]: p["heldout_loss"] for p in curve}
-        flat = flattened(curve)
+        training = meta.training
+        by_step = {p.step: p.heldout_loss for p in curves[label]}
+        flat = flattened(curves[label])
         cells = [f"{by_step[s]:.3f}" if s in by_step else "–" for s in steps]
+        before = meta.heldout_before.loss if meta.heldout_before else None
         lines.append(
-            f"| {label} | {meta.get('trainable_percent', float('nan')):.3f} | "
-            f"{training.get('steps', '–')} | {training.get('seconds', '–')} | "
-            f"{meta.get('heldout_before', {}).get('loss', float('nan')):.3f} | "
+            f"| {label} | {_number(meta.trainable_percent):.3f} | "
+            f"{_or_dash(training.steps if training else None)} | "
+            f"{_or_dash(training.seconds if training else None)} | "
+            f"{_number(before):.3f} | "
             + " | ".join(cells)
             + f" | {'–' if flat is None else ('yes' if flat else 'no')} |"
         )
     return [*lines, ""]
+
+
+def _curve(meta: ModuleRecord) -> list[CurvePoint]:
+    return (meta.training.curve if meta.training else None) or []
+
+
+def _number(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
+def _or_dash(value: object) -> object:
+    return "–" if value is None else value

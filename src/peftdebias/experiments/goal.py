@@ -4,8 +4,9 @@ For each task and each row other than FT, paired over the seeds both have (see
 :func:`~peftdebias.metrics.intervals.paired_comparison`):
 
 - task score: ``Δ = row - FT`` (macro-F1 or accuracy) with its 95 % t-interval;
-- each bias metric (FPRD on the test split, FPRD on IPTTS): the relative change
-  ``Δ / mean(FT)`` and whether the 95 % interval of ``Δ`` lies entirely below zero.
+- each bias metric (the registered metrics marked ``goal``: FPRD on the test split, FPRD on
+  IPTTS): the relative change ``Δ / mean(FT)`` and whether the 95 % interval of ``Δ`` lies
+  entirely below zero.
 
 A row **meets the goal** when its mean task score is at most ``tolerance`` below FT's (1 point)
 and every bias metric falls by at least ``reduction`` (40 %) with an interval of the difference
@@ -19,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..metrics.intervals import PairedComparison, paired_comparison
+from ..metrics.registry import goal_metrics
 
-BIAS_COLUMNS = ("FPRD", "FPRD-IPTTS")
 REDUCTION = 0.40
 TOLERANCE = 0.01
 
@@ -72,7 +73,7 @@ def goal_rows(collected, reduction: float = REDUCTION, tolerance: float = TOLERA
     best: dict[str, dict[str, str]] = {}
     for task, by_label in sorted(collected.extrinsic.items()):
         ft = by_label.get("FT")
-        columns = [c for c in BIAS_COLUMNS if ft is not None and c in ft]
+        columns = [c for c in goal_metrics() if ft is not None and c in ft]
         if ft is None or "task" not in ft or not columns:
             continue
         eligible = ["FT"]

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from ..metrics.registry import reported_metrics
+from ..metrics.results import FprdRecord, MetricsFile, SplitMetrics
 from .collect import Collected, column_title, method_name
 
 COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3")
@@ -46,16 +49,18 @@ def _compared(collected: Collected, task: str, module: str | None) -> list[str]:
     return ["FT", candidates[0]] if candidates else []
 
 
-def _per_key(runs: dict[int, dict[str, Any]], path: tuple[str, ...], key: str, value: str):
-    """Mean over seeds of ``value`` per ``key`` in the table at ``path`` of metrics.json."""
+def _split_metrics(runs: dict[int, MetricsFile], split: str) -> list[SplitMetrics]:
+    """The metrics of ``split`` of each seed's run that evaluated it."""
+    return [m.splits[split].metrics for m in runs.values() if split in m.splits]
+
+
+def _per_key(tables: Iterable[list[Any]], key: Callable[[Any], Any], value: Callable[[Any], Any]):
+    """Mean over seeds of ``value`` per ``key`` of the rows of the seeds' ``tables``."""
     collected: dict[Any, list[float]] = {}
-    for metrics in runs.values():
-        table = metrics
-        for part in path:
-            table = table.get(part, {}) if isinstance(table, dict) else {}
-        for record in table or []:
-            if record.get(value) is not None:
-                collected.setdefault(record[key], []).append(float(record[value]))
+    for table in tables:
+        for record in table:
+            if value(record) is not None:
+                collected.setdefault(key(record), []).append(float(value(record)))
     return {k: _mean(v) for k, v in collected.items()}
 
 
@@ -71,9 +76,9 @@ def tpr_gap_plot(plt, collected: Collected, task: str, rows: list[str], path: Pa
     runs = collected.downstream[task]
     series, groups = {}, ("male", "female")
     for row in rows:
-        sample = next(iter(runs[row].values()))
-        groups = tuple(_get_groups(sample) or groups)
-        series[row] = _per_key(runs[row], _split_path("test", "tpr-gap"), "class", "gap")
+        tables = [m.tpr_gap for m in _split_metrics(runs[row], "test") if m.tpr_gap]
+        groups = tuple((tables[0].groups if tables else None) or groups)
+        series[row] = _per_key((t.per_class for t in tables), lambda r: r.class_, lambda r: r.gap)
     classes = sorted({c for values in series.values() for c in values})
     if not classes:
         return False
@@ -92,39 +97,29 @@ def tpr_gap_plot(plt, collected: Collected, task: str, rows: list[str], path: Pa
     return True
 
 
-def _get_groups(metrics: dict[str, Any]) -> list[str] | None:
-    return (
-        metrics.get("splits", {})
-        .get("test", {})
-        .get("metrics", {})
-        .get("tpr-gap", {})
-        .get("groups")
-    )
-
-
-def _split_path(split: str, metric: str) -> tuple[str, ...]:
-    return ("splits", split, "metrics", metric, "per_class" if metric == "tpr-gap" else "per_term")
+def _fprd_records(runs: dict[int, MetricsFile], split: str) -> list[FprdRecord]:
+    """The FPRD records (IPTTS FPRD on IPTTS) of ``split`` of each seed's run."""
+    found = (m.iptts_fprd if split == "iptts" else m.fprd for m in _split_metrics(runs, split))
+    return [record for record in found if record is not None]
 
 
 def fpr_terms_plot(
     plt, collected: Collected, task: str, split: str, rows: list[str], path: Path
 ) -> bool:
     runs = collected.downstream[task]
-    metric = "iptts-fprd" if split == "iptts" else "fprd"
-    series = {row: _per_key(runs[row], _split_path(split, metric), "term", "fpr") for row in rows}
+    records = {row: _fprd_records(runs[row], split) for row in rows}
+    series = {
+        row: _per_key((r.per_term for r in records[row]), lambda t: t.term, lambda t: t.fpr)
+        for row in rows
+    }
     terms = sorted({t for values in series.values() for t in values})
     if not terms:
         return False
-    negatives = _per_key(runs[rows[0]], _split_path(split, metric), "term", "negatives")
+    negatives = _per_key(
+        (r.per_term for r in records[rows[0]]), lambda t: t.term, lambda t: t.negatives
+    )
     overall = {
-        row: _mean(
-            [
-                m["splits"][split]["metrics"][metric]["overall_fpr"]
-                for m in runs[row].values()
-                if m["splits"].get(split, {}).get("metrics", {}).get(metric, {}).get("overall_fpr")
-                is not None
-            ]
-        )
+        row: _mean([r.overall_fpr for r in records[row] if r.overall_fpr is not None])
         for row in rows
     }
     fig, ax = plt.subplots(figsize=(7, max(3.5, 0.2 * len(terms) * max(1, len(rows) / 2) + 1.5)))
@@ -144,19 +139,11 @@ def fpr_terms_plot(
     return True
 
 
-# bias columns of the score-vs-bias plot, first present wins, with the less biased direction
-_BIAS_AXES = {
-    "TPR-GAP": "lower",
-    "FPRD": "lower",
-    "FPRD-IPTTS": "lower",
-    "GAP F/M": "closer to 1",
-    "Bias-NLI FN": "higher",
-}
-
-
 def score_vs_bias_plot(plt, collected: Collected, task: str, path: Path) -> bool:
     rows = collected.extrinsic[task]
-    bias = next((c for c in _BIAS_AXES if any(c in r for r in rows.values())), None)
+    # the first registered bias axis with values, with the less biased direction
+    axes = {m.key: m.direction for m in reported_metrics() if m.plot}
+    bias = next((c for c in axes if any(c in r for r in rows.values())), None)
     points = [(label, r["task"], r[bias]) for label, r in rows.items() if "task" in r and bias in r]
     if bias is None or not points:
         return False
@@ -174,7 +161,7 @@ def score_vs_bias_plot(plt, collected: Collected, task: str, path: Path) -> bool
             label, (gap.mean, score.mean), textcoords="offset points",
             xytext=(6, 4 - 12 * overlapping),
         )  # fmt: skip
-    ax.set_xlabel(f"{bias} ({_BIAS_AXES[bias]} is less biased)")
+    ax.set_xlabel(f"{bias} ({axes[bias]} is less biased)")
     ax.set_ylabel(column_title(collected, task, "task"))
     ax.set_title(f"{task}: {column_title(collected, task, 'task')} vs {bias}")
     ax.margins(0.2)

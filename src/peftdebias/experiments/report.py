@@ -28,31 +28,23 @@ from pathlib import Path
 from typing import Any
 
 from ..io import atomic_open
-from ..metrics.intervals import (
-    PairedComparison,
-)
-from .collect import (
-    EXTRINSIC_METRICS,
-    SIGNIFICANCE,
-    Collected,
-    Stat,
-    collect,
-    column_title,
-    comparison,
-)
+from ..metrics.intervals import PairedComparison
+from ..metrics.registry import reported_metrics
+from .collect import SIGNIFICANCE, Collected, Stat, collect, column_title, comparison
 from .curves import curves_markdown
 from .goal import goal_markdown, goal_rows
 from .plots import make_plots
+from .records import Manifest
 
 
-def _fmt(stat: Stat | None, marker: str = "") -> str:
+def _fmt(stat: Stat | None, marker: str = "", digits: int = 3) -> str:
     """``mean [low, high]`` (95 % interval, see the module docstring) plus ``marker``."""
     if stat is None or stat.mean is None:
         return "–"
     interval = stat.interval
-    text = f"{stat.mean:.3f}"
+    text = f"{stat.mean:.{digits}f}"
     if interval.defined:
-        text += f" [{interval.low:.3f}, {interval.high:.3f}]"
+        text += f" [{interval.low:.{digits}f}, {interval.high:.{digits}f}]"
         if not interval.covers_estimate:
             text += "‡"
     return text + marker
@@ -123,22 +115,21 @@ def _csv_row(label, task, role, column, stat: Stat, found: PairedComparison | No
 
 
 def task_columns(collected: Collected, task: str) -> list[str]:
-    """Table 2 columns with at least one value for ``task`` (``task`` renamed to its metric)."""
+    """Table 2 columns (registered metrics) with at least one value for ``task``."""
     present = {c for row in collected.extrinsic[task].values() for c in row}
-    return [c for c, _, _ in EXTRINSIC_METRICS if c in present]
+    return [m.key for m in reported_metrics() if m.key in present]
 
 
 def table2(collected: Collected) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     """Markdown lines of Table 2 and of the paired differences from FT (one table per task,
     in-domain first), and the CSV rows."""
-    tasks = sorted(
-        collected.extrinsic, key=lambda t: (collected.tasks[t]["role"] != "in-domain", t)
-    )
+    tasks = sorted(collected.extrinsic, key=lambda t: (collected.tasks[t].role != "in-domain", t))
+    digits = {m.key: m.digits for m in reported_metrics()}
     lines: list[str] = []
     p_lines: list[str] = []
     rows = []
     for task in tasks:
-        role = collected.tasks[task]["role"]
+        role = collected.tasks[task].role
         columns = task_columns(collected, task)
         titles = [column_title(collected, task, column) for column in columns]
         header = [f"### {task} ({role})", "", "| row | " + " | ".join(titles) + " |",
@@ -155,7 +146,7 @@ def table2(collected: Collected) -> tuple[list[str], list[str], list[dict[str, A
                     comparison(stat, ft)
                 )  # fmt: skip
                 marker = "*" if found is not None and found.significant else ""
-                cells.append(_fmt(stat, marker))
+                cells.append(_fmt(stat, marker, digits[column]))
                 p_cells.append("–" if label == "FT" else _fmt_difference(found))
                 if stat is not None:
                     rows.append(_csv_row(label, task, role, title, stat, found))
@@ -205,10 +196,9 @@ def write_report(
     _write_csv(files[0], t1_rows, [c for c in columns if c not in pairing])
     _write_csv(files[1], t2_rows, columns)
     cell_rows = [
-        {"cell": cid, "kind": c["kind"], "status": c["status"], "seconds": c.get("seconds"),
-         "error": c.get("error")}
-        for cid, c in collected.manifest["cells"].items()
-    ]  # fmt: skip
+        {"cell": cid, "kind": c.kind, "status": c.status, "seconds": c.seconds, "error": c.error}
+        for cid, c in collected.manifest.cells.items()
+    ]
     _write_csv(files[2], cell_rows, ["cell", "kind", "status", "seconds", "error"])
     goals = [row.to_dict() for row in goal_rows(collected)[0]]
     if goals:
@@ -283,24 +273,24 @@ def _header(collected) -> list[str]:
     """Title and one line: model, cell counts, version and commit."""
     manifest = collected.manifest
     counts: dict[str, int] = defaultdict(int)
-    for cell in manifest["cells"].values():
-        counts[cell["status"]] += 1
-    git = manifest.get("git") or {}
+    for cell in manifest.cells.values():
+        counts[cell.status] += 1
+    git = manifest.git or {}
     commit = f", commit {git['commit'][:10]}{' (dirty)' if git.get('dirty') else ''}" if git else ""
     return [
-        f"# Experiment report: {manifest.get('name', collected.root.name)}",
+        f"# Experiment report: {manifest.name or collected.root.name}",
         "",
-        f"Model `{manifest['config'].get('model')}`; cells: "
+        f"Model `{manifest.config.get('model')}`; cells: "
         + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        + f"; peftdebias {(manifest.get('versions') or {}).get('peftdebias')}{commit}.",
+        + f"; peftdebias {(manifest.versions or {}).get('peftdebias')}{commit}.",
         "",
     ]
 
 
-def _unfinished(manifest: dict[str, Any]) -> list[str]:
-    failed = {cid: c for cid, c in manifest["cells"].items() if c["status"] != "finished"}
+def _unfinished(manifest: Manifest) -> list[str]:
+    failed = {cid: c for cid, c in manifest.cells.items() if c.status != "finished"}
     if not failed:
         return []
     lines = ["## Unfinished cells", "", "| cell | status | error |", "|---|---|---|"]
-    lines += [f"| {cid} | {c['status']} | {c.get('error') or ''} |" for cid, c in failed.items()]
+    lines += [f"| {cid} | {c.status} | {c.error or ''} |" for cid, c in failed.items()]
     return [*lines, ""]

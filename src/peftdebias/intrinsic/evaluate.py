@@ -17,16 +17,14 @@ from dataclasses import asdict, dataclass
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from ..data.registry import load
-from ..data.sources.intrinsic import CROWS_BIAS_TYPES, STEREOSET_DOMAINS
 from ..errors import ConfigError
-from .crows import SCORINGS, CrowSPairsRunner
-from .seat import POOLINGS, SEAT_TESTS_BY_BIAS, SEATRunner, default_tests
-from .stereoset import StereoSetRunner
+from .crows import SCORINGS
+from .registry import BENCHMARKS, REGISTRY, benchmark
+from .results import CrowsRecord, CrowsSummary, IntrinsicRun, StereoSetRecord
+from .seat import POOLINGS
 
 logger = logging.getLogger(__name__)
 
-BENCHMARKS: tuple[str, ...] = ("crows", "stereoset", "seat")
 HEAD_WARNING = (
     "the model has no trained masked-LM head ({count} head tensors randomly initialised): "
     "CrowS-Pairs and StereoSet scores are computed but NOT meaningful"
@@ -60,32 +58,30 @@ class IntrinsicConfig:
             raise ConfigError(f"--seat-pooling must be one of {', '.join(POOLINGS)}")
         if self.batch_size < 0:
             raise ConfigError("--batch-size must be >= 0 (0 = one forward pass per mask)")
-        for benchmark in self.benchmarks:
-            benchmark_bias_type(benchmark, self.bias_type, self.seat_tests is not None)
+        for name in self.benchmarks:
+            benchmark_bias_type(name, self.bias_type, self.seat_tests is not None)
 
 
 def benchmark_bias_type(
-    benchmark: str, bias_type: str | None, explicit_seat: bool = False
+    name: str, bias_type: str | None, explicit_seat: bool = False
 ) -> str | None:
-    """The name ``benchmark`` uses for ``bias_type`` (``None``: all); ConfigError if unknown."""
-    if bias_type is None or (benchmark == "seat" and explicit_seat):
+    """The name benchmark ``name`` uses for ``bias_type`` (``None``: all); ConfigError if
+    unknown."""
+    if bias_type is None or (name == "seat" and explicit_seat):
         return None
-    valid = {*CROWS_BIAS_TYPES, *STEREOSET_DOMAINS, "race"}
+    valid = {t for b in REGISTRY for t in (*b.bias_types(), *b.aliases)}
     if bias_type not in valid:
         raise ConfigError(
             f"--bias-type: unknown bias type {bias_type!r}; valid: {', '.join(sorted(valid))}"
         )
-    if benchmark == "crows":
-        name, names = ("race-color" if bias_type == "race" else bias_type), CROWS_BIAS_TYPES
-    else:
-        name = "race" if bias_type == "race-color" else bias_type
-        names = STEREOSET_DOMAINS if benchmark == "stereoset" else tuple(SEAT_TESTS_BY_BIAS)
-    if name not in names:
+    spec = benchmark(name)
+    own, names = spec.aliases.get(bias_type, bias_type), spec.bias_types()
+    if own not in names:
         raise ConfigError(
-            f"--bias-type {bias_type!r} is not covered by {benchmark} "
-            f"(it has: {', '.join(names)}); drop {benchmark} from --benchmarks"
+            f"--bias-type {bias_type!r} is not covered by {name} "
+            f"(it has: {', '.join(names)}); drop {name} from --benchmarks"
         )
-    return name
+    return own
 
 
 def evaluate_intrinsic(
@@ -95,48 +91,29 @@ def evaluate_intrinsic(
     data_dir: str | os.PathLike | None = None,
     missing_head_keys: Sequence[str] = (),
 ) -> dict:
-    """Run ``config.benchmarks``; returns the summary plus per-item ``details``.
+    """Run ``config.benchmarks`` (see :mod:`peftdebias.intrinsic.registry`); returns the
+    summary plus per-item ``details``.
 
     ``missing_head_keys`` (from :func:`peftdebias.models.load_masked_lm`) marks a model whose
     masked-LM head is untrained: the scores are still computed, with a warning recorded.
     """
     result: dict = {"config": asdict(config), "mlm_head": {"trained": not missing_head_keys}}
-    if missing_head_keys and {"crows", "stereoset"} & set(config.benchmarks):
+    if missing_head_keys and any(benchmark(b).uses_mlm_head for b in config.benchmarks):
         warning = HEAD_WARNING.format(count=len(missing_head_keys))
         logger.warning(warning)
         result["mlm_head"].update(missing_keys=list(missing_head_keys), warning=warning)
     details: dict = {}
     runtime: dict = {}
-    for benchmark in config.benchmarks:
+    for name in config.benchmarks:
         start = time.perf_counter()
-        bias = benchmark_bias_type(benchmark, config.bias_type, config.seat_tests is not None)
-        if benchmark == "crows":
-            runner = CrowSPairsRunner(model, tokenizer, config.crows_scoring, config.batch_size)
-            output = runner(load("crows-pairs", "test", data_dir), bias)
-            details["crows"] = output.pop("pairs")
-            calls = runner.scorer.forward_calls
-        elif benchmark == "stereoset":
-            runner = StereoSetRunner(model, tokenizer, config.batch_size)
-            output = runner(load("stereoset", config.stereoset_split, data_dir), bias)
-            output["split"] = config.stereoset_split
-            details["stereoset"] = output.pop("items")
-            calls = runner.scorer.forward_calls
-        else:
-            tests = config.seat_tests or default_tests(bias)
-            runner = SEATRunner(
-                model,
-                tokenizer,
-                pooling=config.seat_pooling,
-                batch_size=config.batch_size or 1,
-                n_samples=config.seat_samples,
-                seed=config.seed,
-            )
-            output = {"tests": runner({name: load("seat", name, data_dir) for name in tests})}
-            calls = runner.encoder.forward_calls
-        result[benchmark] = output
-        runtime[benchmark] = {
+        bias = benchmark_bias_type(name, config.bias_type, config.seat_tests is not None)
+        done = benchmark(name).run(model, tokenizer, config, bias, data_dir)
+        if done.details is not None:
+            details[name] = done.details
+        result[name] = done.summary
+        runtime[name] = {
             "seconds": round(time.perf_counter() - start, 3),
-            "forward_calls": calls,
+            "forward_calls": done.forward_calls,
         }
     result["runtime"] = runtime
     result["details"] = details
@@ -149,48 +126,53 @@ def _fmt(value: float | None, digits: int = 2) -> str:
 
 def markdown_table(result: dict) -> str:
     """A short markdown summary of :func:`evaluate_intrinsic`'s output."""
+    run = IntrinsicRun.from_json(result, "intrinsic result")
     lines = []
-    if not result["mlm_head"]["trained"] and "warning" in result["mlm_head"]:
-        lines += [f"> **Warning:** {result['mlm_head']['warning']}.", ""]
-    if "crows" in result:
-        crows = result["crows"]
+    if run.mlm_head is not None and not run.mlm_head.trained and run.mlm_head.warning:
+        lines += [f"> **Warning:** {run.mlm_head.warning}.", ""]
+    if run.crows is not None:
+        lines += _crows_lines(run.crows)
+    if run.stereoset is not None:
+        lines += _stereoset_lines(run.stereoset)
+    if run.seat is not None:
         lines += [
-            f"## CrowS-Pairs ({crows['scoring']} scoring; ideal 50)",
-            "",
-            "| bias type | metric | stereo | anti-stereo | N | neutral |",
-            "|---|---|---|---|---|---|",
-        ]
-        rows = {"all selected": crows, **crows.get("by_bias_type", {})}
-        for name, row in rows.items():
-            lines.append(
-                f"| {name} | {_fmt(row['metric'])} | {_fmt(row['stereotype_score'])} | "
-                f"{_fmt(row['antistereotype_score'])} | {row['n']} | {row['neutral']} |"
-            )
-        lines.append("")
-    if "stereoset" in result:
-        stereoset = result["stereoset"]
-        lines += [
-            f"## StereoSet intrasentence ({stereoset['split']}; ideal SS 50, LMS/ICAT 100)",
-            "",
-            "| domain | SS | LMS | ICAT | items |",
-            "|---|---|---|---|---|",
-        ]
-        for name, row in {**stereoset["by_domain"], "overall": stereoset["overall"]}.items():
-            lines.append(
-                f"| {name} | {_fmt(row['ss'])} | {_fmt(row['lms'])} | {_fmt(row['icat'])} | "
-                f"{row['count']} |"
-            )
-        lines.append("")
-    if "seat" in result:
-        lines += [
-            "## SEAT (ideal effect size 0)",
+            f"## {benchmark('seat').display_name} (ideal effect size 0)",
             "",
             "| test | effect size | p-value |",
             "|---|---|---|",
         ]
-        for row in result["seat"]["tests"]:
-            lines.append(
-                f"| {row['test']} | {_fmt(row['effect_size'], 3)} | {row['p_value']:.3g} |"
-            )
+        for test in run.seat.tests:
+            lines.append(f"| {test.test} | {_fmt(test.effect_size, 3)} | {test.p_value:.3g} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _crows_lines(crows: CrowsRecord) -> list[str]:
+    lines = [
+        f"## {benchmark('crows').display_name} ({crows.scoring} scoring; ideal 50)",
+        "",
+        "| bias type | metric | stereo | anti-stereo | N | neutral |",
+        "|---|---|---|---|---|---|",
+    ]
+    rows: dict[str, CrowsSummary] = {"all selected": crows, **crows.by_bias_type}
+    for name, row in rows.items():
+        lines.append(
+            f"| {name} | {_fmt(row.metric)} | {_fmt(row.stereotype_score)} | "
+            f"{_fmt(row.antistereotype_score)} | {row.n} | {row.neutral} |"
+        )
+    return [*lines, ""]
+
+
+def _stereoset_lines(stereoset: StereoSetRecord) -> list[str]:
+    lines = [
+        f"## {benchmark('stereoset').display_name} intrasentence ({stereoset.split}; "
+        "ideal SS 50, LMS/ICAT 100)",
+        "",
+        "| domain | SS | LMS | ICAT | items |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in {**stereoset.by_domain, "overall": stereoset.overall}.items():
+        lines.append(
+            f"| {name} | {_fmt(row.ss)} | {_fmt(row.lms)} | {_fmt(row.icat)} | {row.count} |"
+        )
+    return [*lines, ""]
