@@ -24,7 +24,7 @@ from peftdebias.downstream import (
     train_downstream,
 )
 from peftdebias.errors import ConfigError
-from peftdebias.methods import get_method, module_parameters, set_trainable
+from peftdebias.methods import get_method, module_parameters, module_weights_path, set_trainable
 from peftdebias.methods.compose import composed_modules, load_modules
 from peftdebias.models import load_sequence_classifier
 from peftdebias.testing import save_tiny_model
@@ -103,7 +103,7 @@ def test_two_lora_modules_stack_frozen(tiny_bert, lora_pair):
     assert set(modules) == {n for m in record for n in m["parameters"]}
     assert not any(p.requires_grad for p in modules.values())
     sizes = [
-        sum(t.numel() for t in load_file(str(f / "module.safetensors")).values()) for f in lora_pair
+        sum(t.numel() for t in load_file(str(module_weights_path(f))).values()) for f in lora_pair
     ]
     assert sum(p.numel() for p in modules.values()) == sum(sizes)
     # the backbone is the plain model's, bit for bit; the modules are the upstream ones
@@ -114,7 +114,7 @@ def test_two_lora_modules_stack_frozen(tiny_bert, lora_pair):
         key = name.removeprefix("base_model.model.").replace(".base_layer.", ".")
         assert param.requires_grad and torch.equal(param, plain_params[key]), name
     for adapter, folder in zip(("default", "module1"), lora_pair, strict=True):
-        saved = load_file(str(folder / "module.safetensors"))
+        saved = load_file(str(module_weights_path(folder)))
         state = get_peft_model_state_dict(both, adapter_name=adapter)
         assert set(state) == set(saved) and all(torch.equal(state[k], saved[k]) for k in saved)
     # both deltas are active: the logits differ from either module alone and from none
@@ -152,7 +152,7 @@ def test_composed_lora_downstream_stays_frozen_and_reloads(tiny_bert, lora_pair,
     probs = predict(model, tokenizer, Dataset.from_dict({"text": [r["text"] for r in rows]}), 16)
     assert abs(probs - torch.tensor([r["probs"] for r in rows]).numpy()).max() < 1e-5
     for adapter, folder in zip(("default", "module1"), lora_pair, strict=True):
-        saved = load_file(str(folder / "module.safetensors"))
+        saved = load_file(str(module_weights_path(folder)))
         state = get_peft_model_state_dict(model, adapter_name=adapter)
         assert all(torch.equal(state[k], saved[k]) for k in saved)
 

@@ -200,8 +200,8 @@ def test_unprune_gives_the_whole_model_with_the_same_module(tiny_bert, tmp_path)
     assert encoder_layers(whole)[0].intermediate.dense.weight.shape == (64, 32)
     assert not torch.allclose(_logits(whole), _logits(model), atol=1e-4)
     again = method_of(folder).save(whole, tmp_path / "unpruned")
-    assert (again / "module.safetensors").read_bytes() == (
-        folder / "module.safetensors"
+    assert (again / "adapter_model.safetensors").read_bytes() == (
+        folder / "adapter_model.safetensors"
     ).read_bytes()
     records = [json.loads((f / "module.json").read_text())["backend"] for f in (folder, again)]
     assert records[0] == records[1]

@@ -23,6 +23,7 @@ from peftdebias.methods import (
     load_module,
     method_of,
     module_parameters,
+    module_weights_path,
     parameter_groups,
     set_trainable,
     unwrap,
@@ -135,13 +136,12 @@ def _check_transfer(name, tiny, folder, method):
     classifier = AutoModelForSequenceClassification.from_pretrained(tiny, num_labels=2)
     classifier = load_module(classifier, folder, trainable=False)
     loaded = method.module_state_dict(classifier)
+    saved = load_file(str(module_weights_path(folder)))
     if name == "full":  # the saved encoder is copied; the MLM checkpoint has no pooler
-        saved = load_file(str(folder / "model.safetensors"))
         prefix = "bert." if "bert." in next(iter(saved)) else "roberta."
         encoder_keys = [k for k in loaded if k.startswith(prefix) and "pooler" not in k]
         assert all(torch.equal(loaded[k], saved[k]) for k in encoder_keys)
     else:  # module keys map across heads and every value arrives
-        saved = load_file(str(folder / "module.safetensors"))
         assert saved.keys() == loaded.keys()
         assert all(torch.equal(saved[k], loaded[k]) for k in saved)
     set_trainable(classifier, module=False, backbone=True, head=True)
@@ -353,7 +353,7 @@ def test_missing_and_corrupt_module(lora_folder, tiny_bert, tmp_path):
         load(tmp_path / "empty")
 
     config = lora_folder / "module.json"
-    weights = lora_folder / "module.safetensors"
+    weights = lora_folder / "adapter_model.safetensors"
     good_config, good_weights = config.read_text(), weights.read_bytes()
 
     config.write_text("{not json")
@@ -368,7 +368,7 @@ def test_missing_and_corrupt_module(lora_folder, tiny_bert, tmp_path):
     with pytest.raises(ConfigError, match="unreadable"):
         load(lora_folder)
     weights.unlink()
-    with pytest.raises(ConfigError, match=r"module\.safetensors not found"):
+    with pytest.raises(ConfigError, match=r"adapter_model\.safetensors not found"):
         load(lora_folder)
 
     weights.write_bytes(good_weights)

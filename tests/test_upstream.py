@@ -13,7 +13,7 @@ from transformers import AutoModel, AutoModelForMaskedLM
 
 from peftdebias.cli import main
 from peftdebias.errors import ConfigError, DataError, OutputExistsError
-from peftdebias.methods import load_module
+from peftdebias.methods import load_module, module_weights_path
 from peftdebias.testing import minilm_tokenizer, tiny_config
 from peftdebias.training.heads import load_head, mlm_head
 from peftdebias.upstream import UpstreamConfig, load_debiased_lm, train_upstream
@@ -59,7 +59,8 @@ def _backbone(model) -> dict[str, torch.Tensor]:
 def test_module_trains_and_backbone_stays_bit_identical(tiny_bert, corpus, tmp_path, method):
     result = train_upstream(_config(tiny_bert, corpus, tmp_path / "out", method))
     out = result.output
-    assert {"module.json", "module.safetensors", "debias.json"} <= {p.name for p in out.iterdir()}
+    weights = module_weights_path(out)  # adapter_model.safetensors for peft methods
+    assert {"module.json", weights.name, "debias.json"} <= {p.name for p in out.iterdir()}
     meta = json.loads((out / "debias.json").read_text())
     for key in (
         "base_model",
@@ -92,7 +93,7 @@ def test_module_trains_and_backbone_stays_bit_identical(tiny_bert, corpus, tmp_p
     after = {k.replace(".base_layer", ""): v for k, v in inner.state_dict().items()}
     for name, tensor in before.items():
         assert torch.equal(tensor, after[name]), f"backbone tensor {name} changed"
-    weights = load_file(str(out / "module.safetensors"))
+    weights = load_file(str(weights))
     assert any(t.abs().sum() > 0 for t in weights.values())
     # the trained module changes the model's output
     batch = minilm_tokenizer()(SENTENCES[:2], padding=True, return_tensors="pt")

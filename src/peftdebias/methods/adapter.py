@@ -29,12 +29,21 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from ..errors import ConfigError
-from .base import MODULE_WEIGHTS, DebiasMethod, MethodConfig, backbone, check_keys, read_weights
+from .base import (
+    MODULE_WEIGHTS,
+    DebiasMethod,
+    MethodConfig,
+    ModulePart,
+    backbone,
+    check_keys,
+    read_weights,
+    register_method,
+)
 
 ADAPTER_ATTR = "debias_adapter"
 
 
-class BottleneckAdapter(nn.Module):
+class BottleneckAdapter(ModulePart):
     """h -> h + U relu(D h), U = 0 at initialisation (identity)."""
 
     def __init__(self, hidden_size: int, bottleneck: int) -> None:
@@ -88,8 +97,12 @@ class AdapterSettings(MethodConfig):
     reduction_factor: int = 16
 
 
+@register_method
 class AdapterMethod(DebiasMethod):
     name = "adapter"
+    display_name = "Adapter"
+    help = "Pfeiffer bottleneck adapter after each FFN (reduction 16)"
+    order = 10
     config_class = AdapterSettings
     _slot = 0  # position of this method's adapter in the stack, set by _attach
 

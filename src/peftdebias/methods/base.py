@@ -1,4 +1,5 @@
-"""The one interface every debiasing method implements, and the on-disk module format.
+"""The one interface every debiasing method implements, the method registry, and the on-disk
+module format.
 
 A method attaches a small module to a transformers model (masked-LM or sequence-classification
 head alike), freezes everything else, and saves/loads only the module:
@@ -9,15 +10,24 @@ head alike), freezes everything else, and saves/loads only the module:
     train_fn(model)
     method.save(model, folder)
 
-A module folder holds ``module.json`` (method name, its config, backend details, and the
-fingerprint of the base model it was trained on) and the weights (``module.safetensors``;
-``model.safetensors`` + ``config.json`` for the ``full`` baseline). ``module.json`` is written
-last, so a folder without it is an incomplete module and is refused on load.
+A module folder (format ``peftdebias-module/2``, docs/methods.md) holds the weights and
+``module.json``, the method's record: its name, its options (``config``), the fingerprint of
+the base model and, for some methods, what rebuilding needs beyond the weights (``backend``).
+The weights of a peft method are a peft adapter, ``adapter_config.json`` +
+``adapter_model.safetensors`` (opens with ``peft.PeftModel.from_pretrained``); of a custom
+method ``module.safetensors``; of ``full`` a ``save_pretrained`` checkpoint. ``module.json`` is
+written last, so a folder without it is an incomplete module and is refused on load. Folders
+of the first format (``peftdebias-module/1``: ``module.safetensors`` for every method but
+``full``, the peft config inside ``module.json``) still load.
+
+Each method class registers itself with :func:`register_method` and carries its metadata
+(``name``, ``display_name``, ``help``, ``order``); ``methods.registry`` derives the listings.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -25,11 +35,12 @@ import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from peft import PeftModel
 from peft.mapping import PEFT_TYPE_TO_PREFIX_MAPPING
+from peft.utils import CONFIG_NAME, SAFETENSORS_WEIGHTS_NAME
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
@@ -39,16 +50,16 @@ from ..errors import ConfigError, OutputExistsError
 from ..io import atomic_open, write_json
 from ..models import model_fingerprint
 
-MODULE_CONFIG = "module.json"
-MODULE_WEIGHTS = "module.safetensors"
+MODULE_CONFIG = "module.json"  # the method's record, every method
+MODULE_WEIGHTS = "module.safetensors"  # custom methods (and every method in format 1)
+PEFT_CONFIG = CONFIG_NAME  # "adapter_config.json", peft methods
+PEFT_WEIGHTS = SAFETENSORS_WEIGHTS_NAME  # "adapter_model.safetensors", peft methods
+# every file a method may write besides a ``full`` checkpoint's
+MODULE_FILES = (MODULE_CONFIG, MODULE_WEIGHTS, PEFT_CONFIG, PEFT_WEIGHTS)
 # the upstream phase's record beside the module (axes, corpus, training; upstream.py)
 METADATA_FILE = "debias.json"
-FORMAT = "peftdebias-module/1"
-
-# Parameter names that mark the custom (non-peft) modules; see adapter.py (``debias_adapter``,
-# ``debias_adapter_<k>`` for the k-th of several in sequence), sparse.py and reparam.py (every
-# trainable tensor of a weight re-parametrisation is named ``reparam_*``).
-CUSTOM_MODULE_MARKERS = ("debias_adapter.", "debias_adapter_", "sparse_delta", "reparam_")
+FORMAT = "peftdebias-module/2"
+LEGACY_FORMAT = "peftdebias-module/1"  # read, never written
 _FINGERPRINT_ATTR = "_peftdebias_base_fingerprint"
 
 TrainFn = Callable[[nn.Module], Any]
@@ -69,21 +80,27 @@ def backbone(model: nn.Module) -> nn.Module:
     return unwrap(model).base_model
 
 
+class ModulePart(nn.Module):
+    """Base of the torch modules a custom method adds to a model (bottleneck adapters, weight
+    re-parametrisations): every parameter of one belongs to the debiasing module."""
+
+
 def module_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
     """The debiasing module's parameters, by name, whichever method attached them (all the
-    modules of a composition, ``methods.compose``: custom ones under a peft wrapper too)."""
+    modules of a composition, ``methods.compose``: custom ones under a peft wrapper too).
+
+    Custom modules are found by type (:class:`ModulePart`), peft ones by peft's prefix."""
     named = dict(model.named_parameters())
-
-    def custom(name: str) -> bool:
-        return any(marker in name for marker in CUSTOM_MODULE_MARKERS)
-
+    custom = {
+        id(p) for part in model.modules() if isinstance(part, ModulePart) for p in part.parameters()
+    }
     if isinstance(model, PeftModel):
         config = model.active_peft_config
         if config.is_prompt_learning:
             return {n: p for n, p in named.items() if n.startswith("prompt_encoder.")}
         prefix = PEFT_TYPE_TO_PREFIX_MAPPING[config.peft_type]
-        return {n: p for n, p in named.items() if prefix in n or custom(n)}
-    return {n: p for n, p in named.items() if custom(n)}
+        return {n: p for n, p in named.items() if prefix in n or id(p) in custom}
+    return {n: p for n, p in named.items() if id(p) in custom}
 
 
 def parameter_groups(model: nn.Module) -> dict[str, str]:
@@ -117,8 +134,22 @@ def count_parameters(model: nn.Module) -> tuple[int, int, float]:
     return trainable, total, 100.0 * trainable / total if total else 0.0
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in ``path``; ConfigError when it is missing, not JSON or not an object."""
+    if not path.is_file():
+        raise ConfigError(f"{path} not found")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path} does not hold a JSON object")
+    return record
+
+
 def read_module_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate ``folder/module.json``; clear errors for missing or corrupt files."""
+    """Read and validate ``folder/module.json`` (either format); clear errors for missing or
+    corrupt files."""
     folder = Path(folder)
     path = folder / MODULE_CONFIG
     if not folder.is_dir():
@@ -128,16 +159,18 @@ def read_module_config(folder: str | os.PathLike) -> dict[str, Any]:
             f"{path} not found: {folder} is not a complete debiasing module "
             "(written by the upstream phase / DebiasMethod.save)"
         )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
+    record = read_json_object(path)
+    if record.get("format") not in (FORMAT, LEGACY_FORMAT):
         raise ConfigError(f"{path} is not a peftdebias module config (expected format {FORMAT})")
     for key in ("method", "config", "base_model"):
         if key not in record:
             raise ConfigError(f"{path} lacks the field '{key}'")
     return record
+
+
+def is_legacy(record: dict[str, Any]) -> bool:
+    """Whether a module record (:func:`read_module_config`) is of the first format."""
+    return record["format"] == LEGACY_FORMAT
 
 
 def check_base_model(model: nn.Module, folder: str | os.PathLike) -> None:
@@ -181,7 +214,8 @@ def check_keys(expected: set[str], found: set[str], path: Path) -> None:
 
 
 class DebiasMethod(ABC):
-    """A debiasing module type. Subclasses set ``name``, ``config_class`` and the hooks below.
+    """A debiasing module type. A concrete method sets its metadata and ``config_class``,
+    implements the hooks below and is decorated with :func:`register_method`.
 
     Sequence-length contract for callers: ``virtual_tokens`` positions are prepended inside
     the model (prompt/prefix tuning), so inputs must be at most ``max_position_embeddings -
@@ -189,7 +223,10 @@ class DebiasMethod(ABC):
     labels/logits (no-ops for every method except prompt tuning).
     """
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # canonical name: get_method, --method, module.json
+    display_name: ClassVar[str]  # for reports and tables, e.g. "LoRA"
+    help: ClassVar[str]  # one line for --help texts and docs
+    order: ClassVar[int]  # position in METHODS (ascending)
     config_class: ClassVar[type[MethodConfig]]
     requires_calibration: ClassVar[bool] = False
 
@@ -251,8 +288,15 @@ class DebiasMethod(ABC):
         """Only the module's tensors, with keys independent of the task head."""
         return {k: v.detach().cpu().contiguous() for k, v in self._state_dict(model).items()}
 
+    @classmethod
+    def weights_name(cls, record: dict[str, Any]) -> str:
+        """The file of a saved module (described by ``record``) that holds its tensors."""
+        del record  # the same in both formats
+        return MODULE_WEIGHTS
+
     def save(self, model: nn.Module, folder: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the module to ``folder`` (weights first, ``module.json`` last)."""
+        """Write the module to ``folder`` (weights first, ``module.json`` last); with
+        ``overwrite``, the module files already there go first (either format)."""
         folder = Path(folder)
         fingerprint = getattr(unwrap(model), _FINGERPRINT_ATTR, None)
         if fingerprint is None:
@@ -260,10 +304,13 @@ class DebiasMethod(ABC):
                 f"cannot save method '{self.name}': the model carries no module "
                 "(call attach() or load() first)"
             )
-        if (folder / MODULE_CONFIG).exists() and not overwrite:
-            raise OutputExistsError(
-                f"{folder} already holds a debiasing module; pass --overwrite to replace it"
-            )
+        if (folder / MODULE_CONFIG).exists():
+            if not overwrite:
+                raise OutputExistsError(
+                    f"{folder} already holds a debiasing module; pass --overwrite to replace it"
+                )
+            for name in MODULE_FILES:  # module.json first: the folder is incomplete meanwhile
+                (folder / name).unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
         self._write_weights(model, folder)
         _, total, _ = count_parameters(model)
@@ -272,7 +319,6 @@ class DebiasMethod(ABC):
             "format": FORMAT,
             "method": self.name,
             "config": dataclasses.asdict(self.config),
-            "backend": self._backend_record(model),
             "base_model": {
                 "fingerprint": fingerprint,
                 "model_type": hf_model.config.model_type,
@@ -281,6 +327,9 @@ class DebiasMethod(ABC):
             "module_parameters": sum(p.numel() for p in module_parameters(model).values()),
             "total_parameters": total,
         }
+        backend = self._backend_record(model)
+        if backend:
+            record["backend"] = backend
         write_json(folder / MODULE_CONFIG, record)
         return folder
 
@@ -320,7 +369,8 @@ class DebiasMethod(ABC):
         """Attach the saved module described by ``record`` and its weights in ``folder``."""
 
     def _backend_record(self, model: nn.Module) -> dict[str, Any]:
-        """Backend details needed to rebuild the module exactly (stored in module.json)."""
+        """What rebuilding the module needs beyond its weights and config (``backend`` of
+        module.json; none for most methods)."""
         return {}
 
     def _write_weights(self, model: nn.Module, folder: Path) -> None:
@@ -328,10 +378,36 @@ class DebiasMethod(ABC):
             handle.write(save(self.module_state_dict(model)))
 
 
-def save_pretrained_atomic(model: PreTrainedModel, folder: Path) -> None:
-    """``save_pretrained`` into a temporary folder, then move each file into ``folder``."""
+_REGISTRY: dict[str, type[DebiasMethod]] = {}
+_METADATA = ("name", "display_name", "help", "order")
+Method = TypeVar("Method", bound=type[DebiasMethod])
+
+
+def register_method(cls: Method) -> Method:
+    """Class decorator: add the concrete method ``cls`` to the registry (``methods.registry``
+    lists it by ``order``). Its metadata must be set on ``cls`` itself, not inherited."""
+    missing = [attr for attr in _METADATA if attr not in vars(cls)]
+    if missing or inspect.isabstract(cls):
+        raise TypeError(
+            f"cannot register {cls.__name__}: "
+            + (f"set {', '.join(missing)} on the class" if missing else "it is abstract")
+        )
+    if _REGISTRY.get(cls.name, cls) is not cls:
+        raise TypeError(f"method name {cls.name!r} is taken by {_REGISTRY[cls.name].__name__}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registered_methods() -> dict[str, type[DebiasMethod]]:
+    """Every registered method class by name, in listing order (``order``, then name)."""
+    return dict(sorted(_REGISTRY.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def write_atomic(folder: Path, write: Callable[[Path], Any]) -> None:
+    """Run ``write(tmp)`` into a temporary folder inside ``folder``, then move each file it
+    wrote into ``folder``."""
     with tempfile.TemporaryDirectory(prefix=".save.", dir=folder) as tmp:
-        model.save_pretrained(tmp)
+        write(Path(tmp))
         for item in Path(tmp).iterdir():
             target = folder / item.name
             if target.is_dir():

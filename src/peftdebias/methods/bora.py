@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import MethodConfig
+from .base import MethodConfig, register_method
 from .reparam import LowRankDelta, Reparametrization, ReparamMethod
 
 
@@ -70,8 +70,12 @@ class BoraSettings(MethodConfig):
     target_modules: list[str] | None = None
 
 
+@register_method
 class BoraMethod(ReparamMethod):
     name = "bora"
+    display_name = "BoRA"
+    help = "BoRA: LoRA r=8 + magnitudes per output unit and per input feature"
+    order = 140
     config_class = BoraSettings
 
     def __init__(self, config: BoraSettings | None = None, **overrides: Any) -> None:

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import MethodConfig
+from .base import MethodConfig, register_method
 from .reparam import Reparametrization, ReparamMethod
 
 
@@ -128,8 +128,12 @@ class EtherPlusSettings(EtherSettings):
     two_sided: bool = False
 
 
+@register_method
 class EtherMethod(ReparamMethod):
     name = "ether"
+    display_name = "ETHER"
+    help = "ETHER: one Householder reflection per block of query/value weights"
+    order = 120
     config_class = EtherSettings
 
     def __init__(self, config: EtherSettings | None = None, **overrides: Any) -> None:
@@ -151,8 +155,12 @@ class EtherMethod(ReparamMethod):
         return EtherReflection(weight, self.config.n_blocks)
 
 
+@register_method
 class EtherPlusMethod(EtherMethod):
     name = "ether+"
+    display_name = "ETHER+"
+    help = "ETHER+: I - uu^T + vv^T per block (identity at start)"
+    order = 130
     config_class = EtherPlusSettings
 
     def build(self, name: str, weight: torch.Tensor, fresh: bool) -> Reparametrization:

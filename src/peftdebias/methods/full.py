@@ -24,9 +24,10 @@ from .base import (
     DebiasMethod,
     MethodConfig,
     read_weights,
-    save_pretrained_atomic,
+    register_method,
     set_trainable,
     unwrap,
+    write_atomic,
 )
 
 logger = logging.getLogger(__name__)
@@ -39,8 +40,12 @@ class FullSettings(MethodConfig):
     """No hyper-parameters: every weight is trained."""
 
 
+@register_method
 class FullMethod(DebiasMethod):
     name = "full"
+    display_name = "Full-Debias"
+    help = "Full-Debias baseline: every weight"
+    order = 1000
     config_class = FullSettings
 
     def attach(self, model: PreTrainedModel) -> nn.Module:
@@ -53,6 +58,10 @@ class FullMethod(DebiasMethod):
         model = super().load(model, folder, trainable)
         return set_trainable(model, module=False, head=trainable, backbone=trainable)
 
+    @classmethod
+    def weights_name(cls, record: dict[str, Any]) -> str:
+        return WEIGHTS
+
     def _attach(self, model: PreTrainedModel) -> nn.Module:
         return model
 
@@ -60,7 +69,7 @@ class FullMethod(DebiasMethod):
         return unwrap(model).state_dict()
 
     def _write_weights(self, model: nn.Module, folder: Path) -> None:
-        save_pretrained_atomic(unwrap(model), folder)
+        write_atomic(folder, unwrap(model).save_pretrained)
 
     def _load(self, model: PreTrainedModel, folder: Path, record: dict[str, Any]) -> nn.Module:
         tensors = read_weights(folder, WEIGHTS)

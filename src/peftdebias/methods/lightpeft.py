@@ -32,11 +32,13 @@ Lin, Wang, Findings of ACL 2024, arXiv 2406.03792; reference code gccnlp/Light-P
    W[rows][:, cols] (:class:`PrunedView`), so the matrix products run at the pruned size while
    the full pretrained tensor stays a frozen, bit-identical backbone parameter.
 
-The artefact (``module.safetensors``) is the rank-pruned LoRA at the shapes of the WHOLE model
-(zeros on pruned heads / FFN dims), a plain peft LoRA (``rank_pattern``, ``alpha_pattern``);
-``module.json`` records the pruning (``backend.pruning``). Loading (the downstream phase)
-prunes the fresh model as recorded, so the module runs in the model it was trained in, with
-identical outputs; :func:`unprune` gives the whole model with the rank-pruned LoRA instead.
+The artefact (``adapter_config.json`` + ``adapter_model.safetensors``) is the rank-pruned LoRA
+at the shapes of the WHOLE model (zeros on pruned heads / FFN dims), a plain peft LoRA
+(``rank_pattern``, ``alpha_pattern``); ``module.json`` records the pruning
+(``backend.pruning``). Loading (the downstream phase) prunes the fresh model as recorded, so the
+module runs in the model it was trained in, with identical outputs; :func:`unprune` gives the
+whole model with the rank-pruned LoRA instead (as does ``PeftModel.from_pretrained``, which
+knows nothing of the pruning).
 
 Not carried over: the reference's coarse module pruning by the importance ratio
 ||B A x|| / ||W x|| (here a LoRA target is dropped only when it loses every rank) and its
@@ -61,7 +63,7 @@ from torch.nn.utils import parametrize
 from transformers import PreTrainedModel
 
 from ..errors import ConfigError
-from .base import MODULE_CONFIG, TrainFn, backbone, module_parameters, unwrap
+from .base import MODULE_CONFIG, TrainFn, backbone, module_parameters, register_method, unwrap
 from .peft_methods import LoraMethod, LoraSettings
 
 HEAD_MASK_SCALE = 100.0  # reference attn_mask_lr_coef
@@ -405,8 +407,12 @@ def unprune(model: nn.Module) -> nn.Module:
     return model
 
 
+@register_method
 class LightPeftMethod(LoraMethod):
     name = "lightpeft"
+    display_name = "Light-PEFT"
+    help = "Light-PEFT: LoRA r=8 + early pruning of heads, FFN dims and LoRA ranks"
+    order = 180
     config_class = LightPeftSettings
     requires_calibration = True
 

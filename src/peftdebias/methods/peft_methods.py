@@ -6,10 +6,16 @@ RoBERTa, ``query_proj``/``value_proj`` for DeBERTa-v2, ...). Weight-based method
 in a plain :class:`peft.PeftModel` (no task type, so peft never adds the classifier to the
 module); prompt-learning methods use :class:`_PromptModel`, which works for masked-LM and
 sequence-classification heads alike.
+
+The module is saved as peft saves an adapter (``adapter_config.json`` +
+``adapter_model.safetensors``, the files of ``PeftModel.save_pretrained``), so
+``PeftModel.from_pretrained(base_model, folder)`` opens it; ``module.json`` beside them holds
+only the method's own record (base.py).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import os
@@ -31,24 +37,32 @@ from peft import (
     PromptTuningConfig,
     TaskType,
     VeraConfig,
-    get_peft_config,
     get_peft_model,
     get_peft_model_state_dict,
     set_peft_model_state_dict,
 )
+from safetensors.torch import save_file
 from torch import nn
 from transformers import PreTrainedModel
 
 from ..errors import ConfigError
 from .base import (
+    MODULE_CONFIG,
     MODULE_WEIGHTS,
+    PEFT_CONFIG,
+    PEFT_WEIGHTS,
     DebiasMethod,
     MethodConfig,
     backbone,
     check_base_model,
     check_keys,
+    is_legacy,
+    read_json_object,
     read_module_config,
     read_weights,
+    register_method,
+    unwrap,
+    write_atomic,
 )
 
 
@@ -83,25 +97,16 @@ def accepts_key_value_cache(encoder: nn.Module) -> bool:
     return any(name in parameters for name in CACHE_ARGUMENTS)
 
 
-def _json_ready(value: Any) -> Any:
-    """peft configs hold sets and enums; make them JSON values (sorted lists, strings)."""
-    if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    if isinstance(value, (list, tuple)):
-        return [_json_ready(v) for v in value]
-    if isinstance(value, str):  # str enums (PeftType, TaskType) become plain strings
-        return str(value.value) if hasattr(value, "value") else value
-    return value
-
-
 class PeftMethod(DebiasMethod):
     """A method whose module is a peft adapter built from :meth:`peft_config`."""
 
     def peft_config(self) -> PeftConfig:
         """The peft configuration for this method's config (paper defaults)."""
         raise NotImplementedError
+
+    @classmethod
+    def weights_name(cls, record: dict[str, Any]) -> str:
+        return MODULE_WEIGHTS if is_legacy(record) else PEFT_WEIGHTS
 
     def _wrap(self, model: PreTrainedModel, config: PeftConfig) -> nn.Module:
         if config.is_prompt_learning:
@@ -130,12 +135,31 @@ class PeftMethod(DebiasMethod):
     def _state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
         return get_peft_model_state_dict(model)
 
-    def _backend_record(self, model: nn.Module) -> dict[str, Any]:
-        return {"peft_config": _json_ready(model.active_peft_config.to_dict())}
+    def _write_weights(self, model: nn.Module, folder: Path) -> None:
+        """The adapter as ``PeftModel.save_pretrained`` writes it (without its README):
+        the module's tensors, and the config in inference mode with the base model's name
+        and, when peft has no task type for it, its class (``auto_mapping``)."""
+        config = copy.deepcopy(model.active_peft_config)
+        config.inference_mode = True
+        if config.base_model_name_or_path is None:  # prompt learning: set by peft's save only
+            config.base_model_name_or_path = getattr(unwrap(model), "name_or_path", None) or None
+        base_class = type(unwrap(model))
+        auto_mapping = (
+            {"base_model_class": base_class.__name__, "parent_library": base_class.__module__}
+            if config.task_type is None
+            else None
+        )
+        tensors = self.module_state_dict(model)
+
+        def write(tmp: Path) -> None:
+            save_file(tensors, str(tmp / PEFT_WEIGHTS), metadata={"format": "pt"})
+            config.save_pretrained(str(tmp), auto_mapping_dict=auto_mapping)
+
+        write_atomic(folder, write)
 
     def _load(self, model: PreTrainedModel, folder: Path, record: dict[str, Any]) -> nn.Module:
-        model = self._wrap(model, _saved_peft_config(folder, record))
-        _load_adapter_weights(model, folder, "default")
+        model = self._wrap(model, self._saved_peft_config(folder, record))
+        self._load_adapter_weights(model, folder, record, "default")
         return model
 
     def add_adapter(self, model: PeftModel, folder: str | os.PathLike, name: str) -> PeftModel:
@@ -145,33 +169,48 @@ class PeftMethod(DebiasMethod):
         folder = Path(folder)
         record = read_module_config(folder)
         check_base_model(model, folder)
-        config = _saved_peft_config(folder, record)
+        config = self._saved_peft_config(folder, record)
         config.task_type = None
         try:
             model.add_adapter(name, config)
         except ValueError as exc:  # another peft type
             raise ConfigError(f"debiasing module {folder}: {exc}") from exc
-        _load_adapter_weights(model, folder, name)
+        self._load_adapter_weights(model, folder, record, name)
         return model
 
+    def _saved_peft_config(self, folder: Path, record: dict[str, Any]) -> PeftConfig:
+        """The saved peft config (``adapter_config.json``; format 1: ``backend.peft_config``
+        of ``module.json``), as it was in training (not in inference mode)."""
+        if is_legacy(record):
+            path, values = folder / MODULE_CONFIG, record.get("backend", {}).get("peft_config")
+        else:
+            path = folder / PEFT_CONFIG
+            values = read_json_object(path)
+        try:
+            config = PeftConfig.from_peft_type(**values)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ConfigError(f"{path} holds no valid peft config: {exc}") from exc
+        expected = self.peft_config().peft_type
+        if config.peft_type != expected:
+            found = getattr(config.peft_type, "value", config.peft_type)
+            raise ConfigError(
+                f"{path} holds a {found} adapter, not the {expected.value} of method '{self.name}'"
+            )
+        config.inference_mode = False
+        return config
 
-def _saved_peft_config(folder: Path, record: dict[str, Any]) -> PeftConfig:
-    """The peft config stored in ``module.json`` (``backend.peft_config``)."""
-    try:
-        return get_peft_config(dict(record["backend"]["peft_config"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{folder / 'module.json'} has no valid peft_config: {exc}") from exc
-
-
-def _load_adapter_weights(model: PeftModel, folder: Path, name: str) -> None:
-    """Copy ``folder``'s module weights into the adapter ``name`` (keys and shapes checked)."""
-    tensors = read_weights(folder)
-    own = get_peft_model_state_dict(model, adapter_name=name)
-    check_keys(set(own), set(tensors), folder / MODULE_WEIGHTS)
-    try:
-        set_peft_model_state_dict(model, tensors, adapter_name=name)
-    except RuntimeError as exc:  # shape mismatch
-        raise ConfigError(f"module weights {folder / MODULE_WEIGHTS}: {exc}") from exc
+    def _load_adapter_weights(
+        self, model: PeftModel, folder: Path, record: dict[str, Any], name: str
+    ) -> None:
+        """Copy the saved tensors into the adapter ``name`` (keys and shapes checked)."""
+        path = folder / self.weights_name(record)
+        tensors = read_weights(folder, path.name)
+        own = get_peft_model_state_dict(model, adapter_name=name)
+        check_keys(set(own), set(tensors), path)
+        try:
+            set_peft_model_state_dict(model, tensors, adapter_name=name)
+        except RuntimeError as exc:  # shape mismatch
+            raise ConfigError(f"module weights {path}: {exc}") from exc
 
 
 @dataclasses.dataclass
@@ -188,8 +227,12 @@ class LoraSettings(MethodConfig):
     target_modules: list[str] | None = None
 
 
+@register_method
 class LoraMethod(PeftMethod):
     name = "lora"
+    display_name = "LoRA"
+    help = "LoRA r=8 on query/value"
+    order = 40
     config_class = LoraSettings
     use_dora = False
 
@@ -204,10 +247,14 @@ class LoraMethod(PeftMethod):
         )
 
 
+@register_method
 class DoraMethod(LoraMethod):
     """DoRA (Liu et al., 2024): W' = m * (W + BA) / ||W + BA||_c, same rank budget as LoRA."""
 
     name = "dora"
+    display_name = "DoRA"
+    help = "DoRA: LoRA r=8 + magnitude per output unit"
+    order = 60
     use_dora = True
 
 
@@ -222,8 +269,12 @@ class IA3Settings(MethodConfig):
     feedforward_modules: list[str] | None = None
 
 
+@register_method
 class IA3Method(PeftMethod):
     name = "ia3"
+    display_name = "IA3"
+    help = "IA3: learned rescaling of key, value and FFN input"
+    order = 70
     config_class = IA3Settings
 
     def peft_config(self) -> PeftConfig:
@@ -243,8 +294,12 @@ class MissSettings(MethodConfig):
     target_modules: list[str] | None = None
 
 
+@register_method
 class MissMethod(PeftMethod):
     name = "miss"
+    display_name = "MiSS"
+    help = "MiSS (Bone) r=16"
+    order = 80
     config_class = MissSettings
 
     def peft_config(self) -> PeftConfig:
@@ -259,8 +314,12 @@ class HraSettings(MethodConfig):
     target_modules: list[str] | None = None
 
 
+@register_method
 class HraMethod(PeftMethod):
     name = "hra"
+    display_name = "HRA"
+    help = "HRA: chain of 8 Householder reflections"
+    order = 90
     config_class = HraSettings
 
     def peft_config(self) -> PeftConfig:
@@ -275,8 +334,12 @@ class OftSettings(MethodConfig):
     target_modules: list[str] | None = None
 
 
+@register_method
 class OftMethod(PeftMethod):
     name = "oft"
+    display_name = "OFT"
+    help = "OFT: block-diagonal orthogonal (Cayley), blocks of 32"
+    order = 100
     config_class = OftSettings
 
     def peft_config(self) -> PeftConfig:
@@ -294,8 +357,12 @@ class VeraSettings(MethodConfig):
     target_modules: list[str] | None = None
 
 
+@register_method
 class VeraMethod(PeftMethod):
     name = "vera"
+    display_name = "VeRA"
+    help = "VeRA r=256: shared frozen random A/B, trained scalings"
+    order = 110
     config_class = VeraSettings
 
     def peft_config(self) -> PeftConfig:
@@ -312,8 +379,12 @@ class PrefixSettings(MethodConfig):
     num_virtual_tokens: int = 30
 
 
+@register_method
 class PrefixMethod(PeftMethod):
     name = "prefix"
+    display_name = "Prefix"
+    help = "flat prefix tuning, 30 virtual tokens"
+    order = 30
     config_class = PrefixSettings
 
     @property
@@ -336,8 +407,12 @@ class PromptSettings(MethodConfig):
     init: str = "SAMPLE_VOCAB"
 
 
+@register_method
 class PromptMethod(PeftMethod):
     name = "prompt"
+    display_name = "Prompt"
+    help = "prompt tuning, 30 virtual tokens"
+    order = 20
     config_class = PromptSettings
 
     @property
@@ -362,16 +437,3 @@ class PromptMethod(PeftMethod):
             num_virtual_tokens=self.config.num_virtual_tokens,
             prompt_tuning_init=self.config.init,
         )
-
-
-PEFT_METHODS: tuple[type[PeftMethod], ...] = (
-    LoraMethod,
-    DoraMethod,
-    IA3Method,
-    MissMethod,
-    HraMethod,
-    OftMethod,
-    VeraMethod,
-    PrefixMethod,
-    PromptMethod,
-)

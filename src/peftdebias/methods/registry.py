@@ -1,67 +1,61 @@
-"""Method registry: canonical names -> classes, and loading a saved module by its name."""
+"""Method registry: canonical names -> classes, their metadata, and loading a saved module.
+
+Every concrete method class registers itself (:func:`~peftdebias.methods.base.register_method`)
+and carries its metadata (``name``, ``display_name``, ``help``, ``order``); importing its file
+below is all the registry needs. ``METHODS``, ``METHOD_HELP`` and ``METHOD_DISPLAY_NAMES`` are
+views derived from the classes.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 from transformers import PreTrainedModel
 
 from ..errors import ConfigError
-from .adapter import AdapterMethod
-from .base import DebiasMethod, read_module_config
-from .bora import BoraMethod
-from .ether import EtherMethod, EtherPlusMethod
-from .full import FullMethod
-from .lightpeft import LightPeftMethod
-from .peft_methods import PEFT_METHODS
-from .sparse import GpsMethod, SftMethod
-from .spectral import SpectralMethod
-from .spt import SptMethod
+from . import adapter, bora, ether, full, lightpeft, peft_methods, sparse, spectral, spt  # noqa: F401
+from .base import DebiasMethod, read_module_config, register_method, registered_methods
 
-_CLASSES: dict[str, type[DebiasMethod]] = {
-    cls.name: cls
-    for cls in (
-        AdapterMethod, *PEFT_METHODS, SftMethod, FullMethod, EtherMethod, EtherPlusMethod,
-        BoraMethod, SpectralMethod, GpsMethod, SptMethod, LightPeftMethod,
-    )
-}  # fmt: skip
-METHODS: tuple[str, ...] = (
-    "adapter", "prompt", "prefix", "lora", "sft", "dora",
-    "ia3", "miss", "hra", "oft", "vera",
-    "ether", "ether+", "bora", "spectral", "gps", "spt", "lightpeft", "full",
-)  # fmt: skip
+_CLASSES: dict[str, type[DebiasMethod]] = registered_methods()
+METHODS: tuple[str, ...] = tuple(_CLASSES)
 # One line per method, for --help texts and docs.
-METHOD_HELP: dict[str, str] = {
-    "adapter": "Pfeiffer bottleneck adapter after each FFN (reduction 16)",
-    "prompt": "prompt tuning, 30 virtual tokens",
-    "prefix": "flat prefix tuning, 30 virtual tokens",
-    "lora": "LoRA r=8 on query/value",
-    "sft": "LT-SFT: 1 percent of the backbone entries, picked by a full training phase",
-    "dora": "DoRA: LoRA r=8 + magnitude per output unit",
-    "ia3": "IA3: learned rescaling of key, value and FFN input",
-    "miss": "MiSS (Bone) r=16",
-    "hra": "HRA: chain of 8 Householder reflections",
-    "oft": "OFT: block-diagonal orthogonal (Cayley), blocks of 32",
-    "vera": "VeRA r=256: shared frozen random A/B, trained scalings",
-    "ether": "ETHER: one Householder reflection per block of query/value weights",
-    "ether+": "ETHER+: I - uu^T + vv^T per block (identity at start)",
-    "bora": "BoRA: LoRA r=8 + magnitudes per output unit and per input feature",
-    "spectral": "Spectral Adapter: top-8 singular vectors (variant additive|rotational)",
-    "gps": "GPS: top-4 inputs per neuron by CDA-MLM gradient, gradient pass only",
-    "spt": "SPT-LoRA: sensitivity budget, LoRA where a weight has enough sensitive entries",
-    "lightpeft": "Light-PEFT: LoRA r=8 + early pruning of heads, FFN dims and LoRA ranks",
-    "full": "Full-Debias baseline: every weight",
-}
-assert set(METHODS) == set(_CLASSES) == set(METHOD_HELP)
+METHOD_HELP: dict[str, str] = {name: cls.help for name, cls in _CLASSES.items()}
+# Names for reports and tables ("LoRA", "Full-Debias").
+METHOD_DISPLAY_NAMES: dict[str, str] = {name: cls.display_name for name, cls in _CLASSES.items()}
+
+__all__ = [
+    "METHODS",
+    "METHOD_DISPLAY_NAMES",
+    "METHOD_HELP",
+    "get_method",
+    "load_module",
+    "method_class",
+    "method_display_name",
+    "method_of",
+    "module_weights_path",
+    "register_method",
+]
+
+
+def method_class(name: str) -> type[DebiasMethod]:
+    """The registered class of method ``name``; ConfigError listing the valid names if none."""
+    classes = registered_methods()
+    if name not in classes:
+        raise ConfigError(f"unknown debiasing method {name!r}; choose one of: {', '.join(classes)}")
+    return classes[name]
+
+
+def method_display_name(name: str) -> str:
+    """How reports and tables name method ``name`` (e.g. ``"LoRA"`` for ``lora``)."""
+    return method_class(name).display_name
 
 
 def get_method(name: str, **overrides: Any) -> DebiasMethod:
     """The method ``name`` with its paper defaults, updated by ``overrides``."""
-    if name not in _CLASSES:
-        raise ConfigError(f"unknown debiasing method {name!r}; choose one of: {', '.join(METHODS)}")
-    return _CLASSES[name](**overrides)
+    return method_class(name)(**overrides)
 
 
 def method_of(folder: str | os.PathLike) -> DebiasMethod:
@@ -71,6 +65,13 @@ def method_of(folder: str | os.PathLike) -> DebiasMethod:
         return get_method(record["method"], **record["config"])
     except TypeError as exc:
         raise ConfigError(f"{folder}/module.json: invalid config: {exc}") from exc
+
+
+def module_weights_path(folder: str | os.PathLike) -> Path:
+    """The file holding the tensors of the module saved in ``folder``, whatever its method and
+    format (``adapter_model.safetensors``, ``module.safetensors``, ``model.safetensors``)."""
+    record = read_module_config(folder)
+    return Path(folder) / method_class(record["method"]).weights_name(record)
 
 
 def load_module(

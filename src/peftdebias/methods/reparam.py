@@ -7,9 +7,10 @@ trainable tensors theta. Each is a ``torch.nn.utils.parametrize`` re-parametrisa
 original``), bit-identical through upstream training, and trainable downstream (module frozen,
 backbone trainable) under the fixed transformation; f_theta is re-applied on every forward.
 
-Every trainable tensor of a re-parametrisation is named ``reparam_*`` (the marker
-:func:`~peftdebias.methods.base.module_parameters` looks for); frozen tensors that belong to the
-module (e.g. the Spectral Adapter's singular vectors) are buffers. ``module.safetensors`` holds
+Every parameter of a re-parametrisation (a :class:`~peftdebias.methods.base.ModulePart`, which
+is how :func:`~peftdebias.methods.base.module_parameters` finds it) is trainable and named
+``reparam_*``; frozen tensors that belong to the module (e.g. the Spectral Adapter's singular
+vectors) are buffers. ``module.safetensors`` holds
 ``<weight name relative to the backbone>.<tensor>`` for every parameter and buffer of the
 re-parametrisation, so the module transfers between heads.
 
@@ -34,10 +35,10 @@ from torch.nn.utils import parametrize
 from transformers import PreTrainedModel
 
 from ..errors import ConfigError
-from .base import MODULE_WEIGHTS, DebiasMethod, backbone, check_keys, read_weights
+from .base import MODULE_WEIGHTS, DebiasMethod, ModulePart, backbone, check_keys, read_weights
 
 
-class Reparametrization(nn.Module):
+class Reparametrization(ModulePart):
     """``forward(weight) -> weight'`` for one Linear weight; trainable tensors ``reparam_*``."""
 
 

@@ -51,6 +51,7 @@ from .base import (
     backbone,
     check_keys,
     read_weights,
+    register_method,
 )
 from .reparam import Reparametrization
 
@@ -172,8 +173,12 @@ class SparseMethod(DebiasMethod):
         return model
 
 
+@register_method
 class SftMethod(SparseMethod):
     name = "sft"
+    display_name = "SFT"
+    help = "LT-SFT: 1 percent of the backbone entries, picked by a full training phase"
+    order = 50
     config_class = SftSettings
     requires_calibration = True
 
@@ -361,8 +366,12 @@ class GpsSettings(MethodConfig):
     target_modules: list[str] | None = None
 
 
+@register_method
 class GpsMethod(SparseMethod):
     name = "gps"
+    display_name = "GPS"
+    help = "GPS: top-4 inputs per neuron by CDA-MLM gradient, gradient pass only"
+    order = 160
     config_class = GpsSettings
 
     def __init__(self, config: GpsSettings | None = None, **overrides: Any) -> None:

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .base import MethodConfig
+from .base import MethodConfig, register_method
 from .reparam import Reparametrization, ReparamMethod
 
 VARIANTS = ("additive", "rotational")
@@ -95,8 +95,12 @@ class SpectralSettings(MethodConfig):
     target_modules: list[str] | None = None
 
 
+@register_method
 class SpectralMethod(ReparamMethod):
     name = "spectral"
+    display_name = "Spectral"
+    help = "Spectral Adapter: top-8 singular vectors (variant additive|rotational)"
+    order = 150
     config_class = SpectralSettings
 
     def __init__(self, config: SpectralSettings | None = None, **overrides: Any) -> None:

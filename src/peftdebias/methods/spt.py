@@ -34,7 +34,15 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from ..errors import ConfigError
-from .base import MODULE_WEIGHTS, DebiasMethod, MethodConfig, TrainFn, backbone, read_weights
+from .base import (
+    MODULE_WEIGHTS,
+    DebiasMethod,
+    MethodConfig,
+    TrainFn,
+    backbone,
+    read_weights,
+    register_method,
+)
 from .reparam import (
     LowRankDelta,
     Reparametrization,
@@ -116,8 +124,12 @@ class SptSettings(MethodConfig):
     target_modules: list[str] | None = None
 
 
+@register_method
 class SptMethod(DebiasMethod):
     name = "spt"
+    display_name = "SPT"
+    help = "SPT-LoRA: sensitivity budget, LoRA where a weight has enough sensitive entries"
+    order = 170
     config_class = SptSettings
     requires_calibration = True
 
