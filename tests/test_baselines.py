@@ -20,11 +20,11 @@ from peftdebias.downstream import (
     CounterfactualCollator,
     DownstreamConfig,
     WeightedTrainer,
-    _tokenize,
     clp_penalty,
     load_classifier,
     train_downstream,
 )
+from peftdebias.downstream.training import tokenize_split
 from peftdebias.errors import ConfigError
 from peftdebias.experiments import from_dict
 from peftdebias.experiments.cells import plan, run_cell
@@ -79,7 +79,7 @@ def test_clp_term_is_zero_for_identical_inputs_and_positive_otherwise(tiny_bert)
 
     def loss(dataset: Dataset, weight: float) -> float:
         trainer = WeightedTrainer(model=model, clp_weight=weight, data_collator=collate)
-        batch = collate([dict(row) for row in _tokenize(dataset, tokenizer, 16)])
+        batch = collate([dict(row) for row in tokenize_split(dataset, tokenizer, 16)])
         with torch.no_grad():
             return trainer.compute_loss(model.eval(), batch).item()
 

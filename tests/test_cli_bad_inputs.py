@@ -23,14 +23,12 @@ import yaml
 from safetensors.torch import save_file
 
 from peftdebias.cli import main
+from peftdebias.downstream import validate_downstream
 from peftdebias.errors import ConfigError, describe
 from peftdebias.experiments import Cell, Runner, from_dict
-from peftdebias.validation import (
-    apply_umask,
-    inside,
-    validate_downstream,
-    validate_upstream,
-)
+from peftdebias.io import apply_umask
+from peftdebias.upstream import validate_upstream
+from peftdebias.validation import inside
 
 PWNED = "PWNED"  # what an executed pickle would create in the test folder
 

@@ -13,11 +13,11 @@ from datasets import Dataset
 from peftdebias.cli import main
 from peftdebias.downstream import (
     DownstreamConfig,
-    _num_labels,
     load_classifier,
     predict,
     train_downstream,
 )
+from peftdebias.downstream.splits import count_labels
 from peftdebias.errors import ConfigError, DataError, OutputExistsError
 from peftdebias.models import load_tokenizer
 from peftdebias.tasks import MARKS, TASKS, crop_to_mentions, mark_coreference
@@ -108,8 +108,8 @@ def test_module_stays_frozen_and_outputs_are_complete(tiny_bert, module_dir, dat
     assert all(
         torch.equal(a, b)
         for a, b in zip(
-            load_file(str(module_dir / "module.safetensors")).values(),
-            load_file(str(out / "model" / "module" / "module.safetensors")).values(),
+            load_file(str(module_dir / "adapter_model.safetensors")).values(),
+            load_file(str(out / "model" / "module" / "adapter_model.safetensors")).values(),
             strict=True,
         )
     )
@@ -174,7 +174,7 @@ def test_bad_inputs(tiny_bert, tmp_path, data_dir):
         train_downstream(DownstreamConfig(task="nope", output=str(tmp_path / "b"), baseline="ft"))
     labels = Dataset.from_dict({"text": ["a", "b"], "label": [0, 2]})
     with pytest.raises(DataError, match="exceeds its 2 classes"):
-        _num_labels(TASKS["ghc"], {"train": labels})
+        count_labels(TASKS["ghc"], {"train": labels})
     busy = tmp_path / "busy"
     busy.mkdir()
     (busy / "x").write_text("keep")

@@ -13,7 +13,6 @@ from datasets import Dataset
 from transformers import AutoModelForSequenceClassification
 
 from peftdebias.downstream import (
-    DOWNSTREAM_PRESETS,
     evaluate_datasets,
     length_batches,
     predict,
@@ -22,6 +21,7 @@ from peftdebias.errors import ConfigError
 from peftdebias.experiments.quickstart import quickstart_config
 from peftdebias.metrics import MetricOptions
 from peftdebias.models import load_tokenizer
+from peftdebias.presets import DOWNSTREAM_PRESETS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEXTS = [

@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, TrainerCallback
 
-import peftdebias.downstream as downstream_module
-import peftdebias.upstream as upstream_module
+import peftdebias.downstream.training as downstream_training
+import peftdebias.upstream.steps as upstream_steps
 from peftdebias.cli import main
 from peftdebias.downstream import OUTPUTS, DownstreamConfig, train_downstream
 from peftdebias.errors import OutputExistsError
@@ -260,11 +260,11 @@ def test_upstream_resume_is_exact(
 ):
     folder = request.getfixturevalue("tiny_bert" if model == "tiny" else "headless")
     out = tmp_path / "resumed"
-    base = _interrupting(monkeypatch, upstream_module, "DebiasTrainer",
+    base = _interrupting(monkeypatch, upstream_steps, "DebiasTrainer",
                          _Interrupt(at, after_save), only="module")  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         train_upstream(_upstream(folder, corpus, out, max_steps=28, eval_steps=4))
-    monkeypatch.setattr(upstream_module, "DebiasTrainer", base)
+    monkeypatch.setattr(upstream_steps, "DebiasTrainer", base)
     checkpoints = out / "checkpoints" / "module"
     if partial:
         _partial_checkpoint(checkpoints, 28)
@@ -273,7 +273,7 @@ def test_upstream_resume_is_exact(
     )
 
     reference = uninterrupted[model]
-    _assert_same_tensors(reference / "module.safetensors", out / "module.safetensors")
+    _assert_same_tensors(reference / "adapter_model.safetensors", out / "adapter_model.safetensors")
     if model == "headless":
         _assert_same_tensors(reference / HEAD_FILE, out / HEAD_FILE)
     expected = json.loads((reference / "debias.json").read_text())
@@ -293,11 +293,11 @@ def test_downstream_resume_is_exact(tiny_bert, tmp_path, monkeypatch):
     train_downstream(DownstreamConfig(output=str(reference), **base))
     out = tmp_path / "resumed"
     # 48 training rows: 6 steps an epoch, a checkpoint after each; stop in the second epoch
-    trainer = _interrupting(monkeypatch, downstream_module, "WeightedTrainer",
+    trainer = _interrupting(monkeypatch, downstream_training, "WeightedTrainer",
                             _Interrupt(8, after_save=False))  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         train_downstream(DownstreamConfig(output=str(out), **base))
-    monkeypatch.setattr(downstream_module, "WeightedTrainer", trainer)
+    monkeypatch.setattr(downstream_training, "WeightedTrainer", trainer)
     _partial_checkpoint(out / "checkpoints", 12)  # Ctrl-C while saving the next one
     resumed = train_downstream(DownstreamConfig(output=str(out), resume=True, **base))
     assert resumed.metrics["steps"] == 12

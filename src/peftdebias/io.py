@@ -19,7 +19,27 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .errors import OutputExistsError
-from .validation import apply_umask
+
+
+def umask() -> int:
+    """The process umask, read without changing it where /proc allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | os.PathLike) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would have (0666/0777 less the
+    umask): ``tempfile`` creates 0600 files and 0700 folders, which an atomic rename would
+    otherwise keep."""
+    base = 0o777 if Path(path).is_dir() else 0o666
+    os.chmod(path, base & ~umask())
 
 
 def check_output_file(path: str | os.PathLike, overwrite: bool) -> Path:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
@@ -28,6 +29,7 @@ from transformers import (
 )
 
 from .errors import ConfigError, ModelNotFoundError
+from .validation import MIN_MAX_LENGTH, Bound
 
 logger = logging.getLogger(__name__)
 
@@ -203,3 +205,46 @@ def model_fingerprint(model: PreTrainedModel) -> str:
     digest.update(str(tuple(weight.shape)).encode())
     digest.update(weight.cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
+
+
+# --- max length -------------------------------------------------------------------------------
+
+
+def position_limit(model: str | os.PathLike | None) -> int | None:
+    """Tokens per input the model's position embeddings allow, or ``None`` when unknown."""
+    resolved = resolve_model(model)
+    try:
+        config = AutoConfig.from_pretrained(resolved.location, local_files_only=resolved.local)
+    except (OSError, ValueError):
+        return None  # the model loader reports it
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    if "roberta" in str(getattr(config, "model_type", "")) or config.model_type == "camembert":
+        limit -= (config.pad_token_id or 0) + 1  # positions start after the padding index
+    return limit
+
+
+def clamp_max_length(
+    value: int, model: str | os.PathLike | None, reserved: int = 0, option: str = "--max-length"
+) -> int:
+    """``value`` refused below :data:`~peftdebias.validation.MIN_MAX_LENGTH` and lowered, with
+    a warning, to the positions the model has (less ``reserved`` virtual tokens of prompt
+    tuning)."""
+    problem = Bound(MIN_MAX_LENGTH).problem(value)
+    if problem:
+        raise ConfigError(f"{option} {problem}")
+    limit = position_limit(model)
+    if limit is None:
+        return value
+    limit -= reserved
+    if limit < MIN_MAX_LENGTH:
+        raise ConfigError(f"model {model} leaves only {limit} positions for the input")
+    if value > limit:
+        logger.warning(
+            "%s %d exceeds the %d positions of model %s%s; using %d",
+            option, value, limit, model, f" (less {reserved} virtual tokens)" if reserved else "",
+            limit,
+        )  # fmt: skip
+        return limit
+    return value

@@ -18,7 +18,7 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A downstream task: data splits, metric, class weights and fairness evaluations."""
+    """A downstream task: data splits, metric, class weights and its fairness evaluation."""
 
     name: str
     train: str
@@ -27,27 +27,34 @@ class TaskSpec:
     metric: str  # "accuracy" | "macro_f1"
     num_labels: int | None = None
     class_weights: dict[int, float] | None = None
-    hate: bool = False  # binary hate speech: FPRD in-domain and on IPTTS
-    coreference: bool = False  # GAP: mark pronoun and candidates in the text
+    # its task-specific evaluation (peftdebias.downstream.evaluations.EVALUATIONS): "iptts"
+    # (hate speech: FPRD on IPTTS too), "bias-nli" (NLI), "gap" (coreference: pronoun and
+    # candidates marked in the text); None: none
+    evaluation: str | None = None
     carve: bool = False  # the source has one split only: carve train/dev/test 80/10/10
-    nli: bool = False  # entailment/neutral/contradiction: Bias-NLI after training
     label_names: tuple[str, ...] | None = field(default=None, compare=False)
 
 
 TASKS: dict[str, TaskSpec] = {
     "bias-in-bios": TaskSpec("bias-in-bios", "train", "dev", "test", "accuracy", 28),
-    "ghc": TaskSpec("ghc", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 10.0}, hate=True),
-    "stormfront": TaskSpec(
-        "stormfront", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 6.7}, hate=True
+    "ghc": TaskSpec(
+        "ghc", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 10.0}, evaluation="iptts"
     ),
-    "founta": TaskSpec("founta", "train", "dev", "test", "macro_f1", 2, hate=True),
+    "stormfront": TaskSpec(
+        "stormfront", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 6.7}, evaluation="iptts"
+    ),
+    "founta": TaskSpec("founta", "train", "dev", "test", "macro_f1", 2, evaluation="iptts"),
     # the shipped NLI files are 1000-example samples (mnli.tsv holds the same pairs as
     # mnli_mismatched.tsv): carve matched 80/10/10
-    "mnli": TaskSpec("mnli", "matched", "matched", "matched", "accuracy", 3, carve=True, nli=True),
-    "snli": TaskSpec("snli", "test", "test", "test", "accuracy", 3, carve=True, nli=True),
+    "mnli": TaskSpec(
+        "mnli", "matched", "matched", "matched", "accuracy", 3, evaluation="bias-nli", carve=True
+    ),
+    "snli": TaskSpec(
+        "snli", "test", "test", "test", "accuracy", 3, evaluation="bias-nli", carve=True
+    ),
     # GAP: train on gap-test, select on gap-validation, test on gap-development (the usual
     # split when fine-tuning on GAP; the official test set stays unseen by selection)
-    "gap": TaskSpec("gap", "test", "validation", "dev", "macro_f1", 3, coreference=True),
+    "gap": TaskSpec("gap", "test", "validation", "dev", "macro_f1", 3, evaluation="gap"),
 }
 
 
@@ -137,7 +144,8 @@ def load_task_splits(
     seed: int,
     columns: dict[str, str | None] | None = None,
 ) -> dict[str, Dataset]:
-    """``{"train", "dev", "test"}`` data sets of ``task`` with a ``text`` column ready to use."""
+    """``{"train", "dev", "test"}`` data sets of ``task`` with a ``text`` column (GAP: the
+    downstream evaluation marks the mentions, :func:`mark_coreference`)."""
     from .data import load, load_user_table
 
     if task.name in TASKS:
@@ -158,11 +166,6 @@ def load_task_splits(
             text_pair_column=columns.get("text_pair"),
         )
         splits = carve(table, seed)
-    if task.coreference:
-        splits = {
-            role: split.map(lambda row: {"text": mark_coreference(row)})
-            for role, split in splits.items()
-        }
     if "label" in splits["train"].column_names:  # a one-class train split learns nothing
         from .data.tables import check_classes
 

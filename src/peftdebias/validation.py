@@ -4,36 +4,28 @@ or file at fault and say how to fix it.
 - names that become paths (cell ids, module names) and paths that must stay in a folder;
 - numeric options (steps, batch size, learning rate, lengths, subsample sizes);
 - input files (exist, readable, UTF-8, enough rows), model folders (safetensors weights
-  only: a pickle is never loaded), checkpoints to resume, output files and folders;
-- :func:`validate_upstream` / :func:`validate_downstream`: all of the above for one config,
-  called first thing by ``train_upstream`` / ``train_downstream``.
+  only: a pickle is never loaded), checkpoints to resume, output files and folders.
 
-Heavy libraries (torch, transformers) are imported inside the functions that need them.
+Low level on purpose: this module imports nothing of the package but its errors, so every
+module can use it. Whole configs are checked next to them
+(``peftdebias.upstream.config.validate_upstream``,
+``peftdebias.downstream.config.validate_downstream``).
 """
 
 from __future__ import annotations
 
 import codecs
-import dataclasses
 import json
-import logging
 import math
 import os
 import re
-import typing
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import ConfigError, DataError, OutputExistsError
-
-if TYPE_CHECKING:
-    from .downstream import DownstreamConfig
-    from .upstream import UpstreamConfig
-
-logger = logging.getLogger(__name__)
 
 # --- names and paths --------------------------------------------------------------------------
 
@@ -141,49 +133,6 @@ def check_class_weights(weights: Mapping[Any, Any] | None, where: str) -> None:
             raise ConfigError(f"{where}: the weight of class {label} {problem}")
 
 
-# ranges of float method options (every integer option, r, alpha, block size, ..., is >= 1)
-METHOD_FLOAT_RANGES: dict[str, tuple[float, float, bool]] = {  # low, high, high included
-    "dropout": (0.0, 1.0, False),
-    "density": (0.0, 1.0, True),
-}
-
-
-def _method_option_problem(key: str, value: Any, hint: Any) -> str | None:
-    """Why ``value`` (already of type ``hint``) is out of range for option ``key``."""
-    if hint is int:
-        return COUNT.problem(value)
-    if hint is not float:
-        return None
-    if not math.isfinite(value):
-        return f"must be a finite number, got {value!r}"
-    low, high, closed = METHOD_FLOAT_RANGES.get(key, (-math.inf, math.inf, True))
-    if value < low or value > high or (value == high and not closed):
-        return f"must lie in [{low:g}, {high:g}{']' if closed else ')'}, got {value!r}"
-    return None
-
-
-def check_method_options(
-    method: str, options: Mapping[str, Any], where: str, label: Callable[[str], str]
-) -> None:
-    """Options of ``method`` must be its fields, of the field's type and range; errors name
-    the options as ``where`` (all of them) or ``label(key)`` (one)."""
-    from .methods import get_method
-    from .typed import convert
-
-    try:
-        chosen = get_method(method, **options)  # unknown method or option names
-    except (ConfigError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    hints = typing.get_type_hints(chosen.config_class)
-    for key, value in options.items():
-        if hints[key] not in (int, float, bool, str):
-            continue  # lists (target_modules): the method and peft check them
-        convert(value, hints[key], label(key))
-        problem = _method_option_problem(key, value, hints[key])
-        if problem:
-            raise ConfigError(f"{label(key)} {problem}")
-
-
 # --- input files ------------------------------------------------------------------------------
 
 
@@ -275,13 +224,6 @@ def check_task_file(path: str | os.PathLike, option: str = "--task") -> None:
             f"{option} {path} has only {rows} rows; it needs at least {MIN_TASK_ROWS} "
             "(it is split 80/10/10 into train, dev and test)"
         )
-
-
-def read_term_file(path: str | os.PathLike, option: str) -> list[str]:
-    """Identity terms of a UTF-8 term file (one per line)."""
-    from .metrics.terms import read_terms
-
-    return read_terms(check_text_file(path, option))
 
 
 def read_json_file(path: str | os.PathLike, fix: str) -> Any:
@@ -430,151 +372,3 @@ def check_output_dir(
         f"output directory {path} is not empty; pass --overwrite to write into it "
         "(or --resume to continue an interrupted run)"
     )
-
-
-def umask() -> int:
-    """The process umask, read without changing it where /proc allows."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def apply_umask(path: str | os.PathLike) -> None:
-    """Give ``path`` the mode a plain ``open``/``mkdir`` would have (0666/0777 less the
-    umask): ``tempfile`` creates 0600 files and 0700 folders, which an atomic rename would
-    otherwise keep."""
-    base = 0o777 if Path(path).is_dir() else 0o666
-    os.chmod(path, base & ~umask())
-
-
-# --- max length -------------------------------------------------------------------------------
-
-
-def position_limit(model: str | os.PathLike | None) -> int | None:
-    """Tokens per input the model's position embeddings allow, or ``None`` when unknown."""
-    from transformers import AutoConfig
-
-    from .models import resolve_model
-
-    resolved = resolve_model(model)
-    try:
-        config = AutoConfig.from_pretrained(resolved.location, local_files_only=resolved.local)
-    except (OSError, ValueError):
-        return None  # the model loader reports it
-    limit = getattr(config, "max_position_embeddings", None)
-    if not isinstance(limit, int) or limit <= 0:
-        return None
-    if "roberta" in str(getattr(config, "model_type", "")) or config.model_type == "camembert":
-        limit -= (config.pad_token_id or 0) + 1  # positions start after the padding index
-    return limit
-
-
-def clamp_max_length(
-    value: int, model: str | os.PathLike | None, reserved: int = 0, option: str = "--max-length"
-) -> int:
-    """``value`` refused below :data:`MIN_MAX_LENGTH` and lowered, with a warning, to the
-    positions the model has (less ``reserved`` virtual tokens of prompt tuning)."""
-    problem = Bound(MIN_MAX_LENGTH).problem(value)
-    if problem:
-        raise ConfigError(f"{option} {problem}")
-    limit = position_limit(model)
-    if limit is None:
-        return value
-    limit -= reserved
-    if limit < MIN_MAX_LENGTH:
-        raise ConfigError(f"model {model} leaves only {limit} positions for the input")
-    if value > limit:
-        logger.warning(
-            "%s %d exceeds the %d positions of model %s%s; using %d",
-            option, value, limit, model, f" (less {reserved} virtual tokens)" if reserved else "",
-            limit,
-        )  # fmt: skip
-        return limit
-    return value
-
-
-# --- whole configs ----------------------------------------------------------------------------
-
-
-def _check_input_path(value: str | None, option: str) -> None:
-    """An option that may name a file (corpus, word list) must then be UTF-8."""
-    if value and Path(value).is_file():
-        check_text_file(value, option)
-
-
-def validate_upstream(config: UpstreamConfig) -> UpstreamConfig:
-    """Check an :class:`~peftdebias.upstream.UpstreamConfig` before anything is loaded; returns
-    it, with ``max_length`` clamped to the model's positions where needed."""
-    from .methods import get_method
-    from .presets import upstream_preset
-
-    check_settings(dataclasses.asdict(config), UPSTREAM_BOUNDS, cli_option)
-    options = config.method_options
-    check_method_options(config.method, options, "--method-option", "--method-option {}".format)
-    check_data_dir(config.data_dir)
-    _check_input_path(config.corpus, "--corpus")
-    _check_input_path(config.axis, "--axis")
-    check_model(config.model)
-    check_output_dir(config.output, config.overwrite, resume=config.resume, marker="debias.json")
-    if config.resume:
-        check_checkpoints(Path(config.output) / "checkpoints")
-    wanted = config.max_length or upstream_preset(config.preset).max_length
-    virtual = get_method(config.method, **config.method_options).virtual_tokens
-    length = clamp_max_length(wanted, config.model, virtual)
-    return config if length == wanted else dataclasses.replace(config, max_length=length)
-
-
-def _module_virtual_tokens(value: str | list[str] | None, option: str) -> int:
-    """Positions the module(s) in ``value`` (one folder or several) prepend (0 without one);
-    reads their module.json, and checks that several modules compose."""
-    from .methods.compose import as_folders, check_composition
-    from .methods.registry import method_of
-
-    folders = as_folders(value)
-    if len(folders) > 1:
-        check_composition(folders, option)
-        return 0  # prompt-learning modules do not compose
-    if not folders:
-        return 0
-    try:
-        return method_of(folders[0]).virtual_tokens
-    except ConfigError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
-
-
-def validate_downstream(config: DownstreamConfig) -> DownstreamConfig:
-    """Check a :class:`~peftdebias.downstream.DownstreamConfig` before anything is loaded or
-    trained; returns it, with ``max_length`` clamped to the model's positions where needed."""
-    from .downstream import DOWNSTREAM_PRESETS
-    from .metrics.terms import axis_terms
-
-    check_settings(dataclasses.asdict(config), DOWNSTREAM_BOUNDS, cli_option)
-    check_class_weights(config.class_weights, "--class-weights")
-    check_data_dir(config.data_dir)
-    if Path(config.task).is_file():
-        check_task_file(config.task)
-    if config.fprd_terms:
-        read_term_file(config.fprd_terms, "--fprd-terms")
-    else:
-        try:
-            axis_terms(config.fprd_axis)
-        except ConfigError as exc:
-            raise ConfigError(f"--fprd-axis: {exc}; or give --fprd-terms FILE") from None
-    check_model(config.model)
-    virtual = _module_virtual_tokens(config.debias, "--debias")
-    _module_virtual_tokens(config.full_debias, "--full-debias")
-    check_output_dir(config.output, config.overwrite, resume=config.resume, marker="metrics.json")
-    if config.resume:
-        check_checkpoints(Path(config.output) / "checkpoints")
-    preset = DOWNSTREAM_PRESETS.get(config.preset)
-    wanted = config.max_length or (preset.max_length if preset else None)
-    if wanted is None:
-        return config  # train_downstream names the unknown preset
-    length = clamp_max_length(wanted, config.model, virtual)
-    return config if length == wanted else dataclasses.replace(config, max_length=length)

@@ -59,8 +59,8 @@ def _metrics(args: argparse.Namespace) -> int:
     from ..io import write_json
     from ..metrics.predictions import read_predictions
     from ..metrics.report import MetricOptions, compute_metrics, summary_line
-    from ..metrics.terms import axis_terms
-    from ..validation import check_output_file, check_text_file, read_term_file
+    from ..metrics.terms import axis_terms, read_term_file
+    from ..validation import check_output_file, check_text_file
 
     if args.output:
         check_output_file(args.output, args.overwrite)

@@ -26,7 +26,6 @@ from ..validation import (
     UPSTREAM_BOUNDS,
     check_class_weights,
     check_data_dir,
-    check_method_options,
     check_model,
     check_name,
     check_settings,
@@ -238,6 +237,7 @@ def _validate_upstream(up: UpstreamSpec) -> set[str]:
     """Check the upstream section; returns the axes of its modules."""
     from ..methods import METHODS
     from ..presets import UPSTREAM_PRESETS
+    from ..upstream.config import check_method_options
 
     if not up.methods or not up.modules:
         raise ConfigError("upstream: give at least one method and one module")
@@ -285,7 +285,8 @@ def _validate_module(module: ModuleSpec, path: str) -> None:
 
 
 def _validate_downstream(down: DownstreamSpec) -> None:
-    from ..downstream import DOWNSTREAM_PRESETS, DownstreamConfig
+    from ..downstream import DownstreamConfig
+    from ..presets import DOWNSTREAM_PRESETS
 
     if not down.tasks:
         raise ConfigError("downstream.tasks: give at least one task")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..validation import check_text_file
 from .names import AXES
 
 # Axis name -> shipped list files it unites. "group" is the mixed axis of the PEFTDebias
@@ -76,6 +77,11 @@ def read_terms(path: str | os.PathLike) -> list[str]:
     if not terms:
         raise DataError(f"term list {path} holds no terms")
     return terms
+
+
+def read_term_file(path: str | os.PathLike, option: str) -> list[str]:
+    """Identity terms of a UTF-8 term file (one per line); errors name ``option``."""
+    return read_terms(check_text_file(path, option))
 
 
 def axis_terms(axis: str) -> list[str]:

@@ -29,8 +29,7 @@ from torch import nn
 
 from .._version import library_versions
 from ..errors import ConfigError, OutputExistsError
-from ..io import write_json
-from ..validation import apply_umask
+from ..io import apply_umask, write_json
 from .artefact import (
     ADAPTER_CONFIG,
     ARTEFACT_FILES,
