@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from peftdebias.experiments.records import ModuleRecord
+
 RESULTS = Path(__file__).parent / "results"
 # start -> the upstream modules it composes ([]: no module)
 STARTS = {
@@ -68,13 +70,13 @@ def upstream(work: Path, name: str, spec: tuple[str, str, str, int | None], args
                            max_steps=args.upstream_steps, eval_steps=args.upstream_steps // 2,
                            overwrite=True)
         )  # fmt: skip
-    meta = json.loads((out / "debias.json").read_text())
+    meta = ModuleRecord.load(out / "debias.json")
     return {
-        "axes": meta["axes"],
-        "corpus": meta["corpus"],
-        "heldout_loss": [meta["heldout_before"]["loss"], meta["heldout_after"]["loss"]],
-        "steps": meta["training"]["steps"],
-        "seconds": meta["training"]["seconds"],
+        "axes": meta.axes,
+        "corpus": meta.corpus,
+        "heldout_loss": [meta.heldout_before.loss, meta.heldout_after.loss],
+        "steps": meta.training.steps,
+        "seconds": meta.training.seconds,
     }
 
 
@@ -96,6 +98,7 @@ def joint_corpus_counts(work: Path, args) -> dict[str, int]:
 def downstream(work: Path, start: str, args) -> dict:
     from peftdebias.downstream import DownstreamConfig, train_downstream
     from peftdebias.metrics import MetricOptions, axis_terms, compute_metrics, read_predictions
+    from peftdebias.metrics.results import MetricsFile, SplitResult
 
     out = work / "downstream" / start
     modules = [str(work / "upstream" / name) for name in STARTS[start]]
@@ -108,27 +111,30 @@ def downstream(work: Path, start: str, args) -> dict:
                              max_iptts_examples=args.iptts_examples, bootstrap_resamples=0,
                              overwrite=True, **start_option)
         )  # fmt: skip
-    metrics = json.loads((out / "metrics.json").read_text())
-    test = metrics["splits"]["test"]["metrics"]
-    gender = compute_metrics(
-        read_predictions(out / "predictions-test.jsonl"),
-        ["fprd"],
-        MetricOptions(terms=axis_terms("gender"), terms_source="gender"),
-    )["metrics"]["fprd"]
+    metrics = MetricsFile.load(out / "metrics.json")
+    test = metrics.splits["test"].metrics
+    gender = SplitResult.from_json(
+        compute_metrics(
+            read_predictions(out / "predictions-test.jsonl"),
+            ["fprd"],
+            MetricOptions(terms=axis_terms("gender"), terms_source="gender"),
+        )
+    ).metrics.fprd
     return {
-        "macro_f1": test["classification"]["macro_f1"],
-        "fprd_group": test["fprd"]["fprd"],
-        "fprd_gender": gender["fprd"],
-        "fprd_iptts": metrics["splits"]["iptts"]["metrics"]["iptts-fprd"]["fprd"],
-        "module_frozen_checksum": metrics["module_frozen_checksum"],
-        "modules": metrics["modules"],
-        "seconds": metrics["seconds"],
+        "macro_f1": test.classification.macro_f1,
+        "fprd_group": test.fprd.fprd,
+        "fprd_gender": gender.fprd,
+        "fprd_iptts": metrics.splits["iptts"].metrics.iptts_fprd.fprd,
+        "module_frozen_checksum": metrics.module_frozen_checksum,
+        "modules": metrics.modules,
+        "seconds": metrics.seconds,
     }
 
 
 def crows(work: Path, start: str, args) -> dict[str, float]:
     """CrowS-Pairs (bias-bench scoring) gender and race-color of the LM with the modules."""
     from peftdebias.intrinsic import IntrinsicConfig, evaluate_intrinsic
+    from peftdebias.intrinsic.results import IntrinsicResult
     from peftdebias.upstream import load_debiased_lm
 
     modules = [str(work / "upstream" / name) for name in STARTS[start]]
@@ -137,7 +143,7 @@ def crows(work: Path, start: str, args) -> dict[str, float]:
     for bias_type in ("gender", "race"):
         config = IntrinsicConfig(benchmarks=("crows",), bias_type=bias_type)
         result = evaluate_intrinsic(model.eval(), tokenizer, config, args.data_dir, missing)
-        scores[f"crows_{bias_type}"] = result["crows"]["metric"]
+        scores[f"crows_{bias_type}"] = IntrinsicResult.from_json(result).crows.metric
     return scores
 
 

@@ -23,6 +23,9 @@ import statistics
 import time
 from pathlib import Path
 
+from peftdebias.experiments.records import HeadWarmup, ModuleRecord
+from peftdebias.metrics.results import MetricsFile
+
 RESULTS = Path(__file__).parent / "results"
 MODULES = ("lora", "prefix", "adapter")
 
@@ -50,18 +53,24 @@ def upstream(work: Path, method: str, args) -> dict:
             )
         )
         print(f"upstream {method}: {time.time() - started:.0f} s", flush=True)
-    meta = json.loads((out / "debias.json").read_text())
+    meta = ModuleRecord.load(out / "debias.json")
     return {
         "method": method,
-        "trainable_percent": meta["trainable_percent"],
-        "heldout_loss_before": meta["heldout_before"]["loss"],
-        "heldout_loss_after": meta["heldout_after"]["loss"],
-        "accuracy_before": meta["heldout_before"]["accuracy"],
-        "accuracy_after": meta["heldout_after"]["accuracy"],
-        "head_warmup": meta["head_warmup"]
-        and {k: meta["head_warmup"][f"heldout_{k}"]["accuracy"] for k in ("before", "after")},
-        "seconds": meta["training"]["seconds"],
+        "trainable_percent": meta.trainable_percent,
+        "heldout_loss_before": meta.heldout_before.loss,
+        "heldout_loss_after": meta.heldout_after.loss,
+        "accuracy_before": meta.heldout_before.accuracy,
+        "accuracy_after": meta.heldout_after.accuracy,
+        "head_warmup": _warmup_accuracy(meta.head_warmup),
+        "seconds": meta.training.seconds,
     }
+
+
+def _warmup_accuracy(warmup: HeadWarmup | None) -> dict[str, float | None] | None:
+    """Held-out masked-token accuracy before and after the MLM-head warm-up (None: none)."""
+    if warmup is None:
+        return None
+    return {"before": warmup.heldout_before.accuracy, "after": warmup.heldout_after.accuracy}
 
 
 def downstream(work: Path, task: str, start: str, seed: int, args) -> dict:
@@ -90,20 +99,20 @@ def downstream(work: Path, task: str, start: str, seed: int, args) -> dict:
                 **kwargs,
             )
         )
-    metrics = json.loads((out / "metrics.json").read_text())
-    test = metrics["splits"]["test"]["metrics"]
-    iptts = metrics["splits"].get("iptts", {}).get("metrics", {})
+    metrics = MetricsFile.load(out / "metrics.json")
+    test = metrics.splits["test"].metrics
+    iptts = metrics.splits["iptts"].metrics if "iptts" in metrics.splits else None
     row = {
         "task": task,
         "start": start,
         "seed": seed,
-        "macro_f1": test["classification"]["macro_f1"],
-        "accuracy": test["classification"]["accuracy"],
-        "fprd": test["fprd"]["fprd"],
-        "fprd_iptts": iptts.get("iptts-fprd", {}).get("fprd"),
-        "fprd_ref": test["fprd"]["fprd_reference_code"]["fprd"],
-        "fprd_iptts_ref": iptts.get("fprd", {}).get("fprd_reference_code", {}).get("fprd"),
-        "seconds": metrics["seconds"],
+        "macro_f1": test.classification.macro_f1,
+        "accuracy": test.classification.accuracy,
+        "fprd": test.fprd.fprd,
+        "fprd_iptts": iptts.lookup(("iptts-fprd", "fprd")) if iptts else None,
+        "fprd_ref": test.fprd.fprd_reference_code.fprd,
+        "fprd_iptts_ref": iptts.lookup(("fprd", "fprd_reference_code", "fprd")) if iptts else None,
+        "seconds": metrics.seconds,
     }
     print(json.dumps(row), flush=True)
     return row

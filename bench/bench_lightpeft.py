@@ -35,22 +35,23 @@ NOTE = (
 
 def upstream(method: str, output: Path, args: argparse.Namespace) -> dict:
     """One upstream run; the numbers of its ``debias.json`` this bench reports."""
+    from peftdebias.experiments.records import ModuleRecord
     from peftdebias.upstream import UpstreamConfig, train_upstream
 
     config = UpstreamConfig(
         axis="group", corpus="ghc", method=method, output=str(output), model=MODEL,
         data_dir=args.data_dir, max_steps=args.max_steps, batch_size=BATCH, max_length=LENGTH,
     )  # fmt: skip
-    meta = train_upstream(config).metadata
+    meta = ModuleRecord.from_json(train_upstream(config).metadata, output / "debias.json")
     return {
-        "trainable_parameters": meta["trainable_parameters"],
-        "total_parameters": meta["total_parameters"],
-        "trainable_percent": meta["trainable_percent"],
-        "heldout_before": meta["heldout_before"],
-        "heldout_after": meta["heldout_after"],
-        "best_heldout_loss": meta["training"]["best_heldout_loss"],
-        "steps": meta["training"]["steps"],
-        "run_seconds": meta["training"]["seconds"],
+        "trainable_parameters": meta.trainable_parameters,
+        "total_parameters": meta.total_parameters,
+        "trainable_percent": meta.trainable_percent,
+        "heldout_before": meta.heldout_before.to_json(),
+        "heldout_after": meta.heldout_after.to_json(),
+        "best_heldout_loss": meta.training.best_heldout_loss,
+        "steps": meta.training.steps,
+        "run_seconds": meta.training.seconds,
     }
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
-from ..intrinsic.registry import TABLE1, ScoredCell
+from ..intrinsic.registry import ScoredCell, table1_columns
 from ..intrinsic.results import IntrinsicCellFile
 from ..metrics.intervals import Interval, PairedComparison, paired_comparison, t_interval
 from ..metrics.registry import reported_metrics, task_title
@@ -202,7 +202,7 @@ def _read_intrinsic(out: Collected, folder: Path, p: CellParams, ambiguous) -> N
         if not result.head_trained:
             out.untrained_head_rows.add(label)
         cell = ScoredCell(folder, bias_type, result)
-        for column in TABLE1:
+        for column in table1_columns():
             if getattr(result, column.benchmark) is None:
                 continue
             key = f"{bias_type} {column.name}"
@@ -216,6 +216,22 @@ def _read_intrinsic(out: Collected, folder: Path, p: CellParams, ambiguous) -> N
                 interval = column.interval(cell, value)
                 if interval is not None:
                     stat.intervals[seed] = interval
+
+
+def sorted_rows(labels: Iterable[str], collected: Collected) -> list[str]:
+    """Row labels in table order: the base model's rows, then the config's method order."""
+
+    def key(label: str) -> tuple[int, str]:
+        base = label.split(" (")[0]
+        return (collected.row_order.get(base, 99) if "no module)" not in label else -1, label)
+
+    return sorted(labels, key=key)
+
+
+def task_columns(collected: Collected, task: str) -> list[str]:
+    """Table 2 columns (registered metrics) with at least one value for ``task``."""
+    present = {c for row in collected.extrinsic[task].values() for c in row}
+    return [m.key for m in reported_metrics() if m.key in present]
 
 
 def column_title(collected: Collected, task: str, column: str) -> str:

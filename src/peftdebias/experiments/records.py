@@ -98,6 +98,7 @@ class UpstreamTraining(Record):
 
     steps: int | None = None
     seconds: float | None = None
+    best_heldout_loss: float | None = None
     curve: list[CurvePoint] | None = None
 
 
@@ -110,12 +111,27 @@ class HeldOut(Record):
 
 
 @dataclass
+class HeadWarmup(Record):
+    """The MLM-head warm-up of a model without a trained head, before the module trains."""
+
+    steps: int | None = None
+    learning_rate: float | None = None
+    heldout_before: HeldOut | None = None
+    heldout_after: HeldOut | None = None
+
+
+@dataclass
 class ModuleRecord(Record):
-    """``debias.json`` of an upstream module (the parts a report reads)."""
+    """``debias.json`` of an upstream module (the parts reports and benchmarks read)."""
 
     method: str | None = None
     axis: str | None = None
+    axes: list[str] | None = None
+    corpus: dict[str, Any] | None = None
+    trainable_parameters: int | None = None
+    total_parameters: int | None = None
     trainable_percent: float | None = None
+    head_warmup: HeadWarmup | None = None
     training: UpstreamTraining | None = None
     heldout_before: HeldOut | None = None
     heldout_after: HeldOut | None = None

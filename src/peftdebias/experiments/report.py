@@ -3,7 +3,10 @@
 Reads ``manifest.json`` and the artefacts of every finished cell (``intrinsic.json``,
 ``metrics.json``) and writes ``report.md``, ``table1_intrinsic.csv``,
 ``table2_extrinsic.csv`` (long format: row, task, metric, mean, std, n, seeds, p vs FT),
-``cells.csv`` and the PNG plots of :mod:`peftdebias.experiments.plots`.
+``cells.csv``, ``goal.csv``, the PNG plots of :mod:`peftdebias.experiments.plots` and
+``results.md``, the sections ``RESULTS.md`` takes (:mod:`peftdebias.experiments.summary`).
+The columns are the registered metrics (:mod:`peftdebias.metrics.registry`) and intrinsic
+benchmark columns (:mod:`peftdebias.intrinsic.registry`).
 
 - Every value comes with its 95 % confidence interval (:mod:`peftdebias.metrics.intervals`):
   a t-interval over seeds for a row with at least 2 seeds; for a single run the percentile
@@ -30,11 +33,21 @@ from typing import Any
 from ..io import atomic_open
 from ..metrics.intervals import PairedComparison
 from ..metrics.registry import reported_metrics
-from .collect import SIGNIFICANCE, Collected, Stat, collect, column_title, comparison
+from .collect import (
+    SIGNIFICANCE,
+    Collected,
+    Stat,
+    collect,
+    column_title,
+    comparison,
+    sorted_rows,
+    task_columns,
+)
 from .curves import curves_markdown
 from .goal import goal_markdown, goal_rows
 from .plots import make_plots
 from .records import Manifest
+from .summary import results_markdown
 
 
 def _fmt(stat: Stat | None, marker: str = "", digits: int = 3) -> str:
@@ -60,14 +73,6 @@ def _fmt_difference(found: PairedComparison | None) -> str:
     return f"{diff.estimate:+.3f} {interval}, p={found.p_value:.3g}{marker}"
 
 
-def _sorted_rows(labels, collected: Collected) -> list[str]:
-    def key(label: str) -> tuple[int, str]:
-        base = label.split(" (")[0]
-        return (collected.row_order.get(base, 99) if "no module)" not in label else -1, label)
-
-    return sorted(labels, key=key)
-
-
 def table1(collected: Collected) -> tuple[list[str], list[dict[str, Any]]]:
     """Markdown lines and CSV rows of Table 1 (intrinsic)."""
     columns = collected.intrinsic_columns
@@ -78,7 +83,7 @@ def table1(collected: Collected) -> tuple[list[str], list[dict[str, Any]]]:
         "|---|" + "---|" * len(columns),
     ]
     rows = []
-    for label in _sorted_rows(collected.intrinsic, collected):
+    for label in sorted_rows(collected.intrinsic, collected):
         values = collected.intrinsic[label]
         mark = " †" if label in collected.untrained_head_rows else ""
         lines.append(
@@ -114,12 +119,6 @@ def _csv_row(label, task, role, column, stat: Stat, found: PairedComparison | No
     }
 
 
-def task_columns(collected: Collected, task: str) -> list[str]:
-    """Table 2 columns (registered metrics) with at least one value for ``task``."""
-    present = {c for row in collected.extrinsic[task].values() for c in row}
-    return [m.key for m in reported_metrics() if m.key in present]
-
-
 def table2(collected: Collected) -> tuple[list[str], list[str], list[dict[str, Any]]]:
     """Markdown lines of Table 2 and of the paired differences from FT (one table per task,
     in-domain first), and the CSV rows."""
@@ -137,7 +136,7 @@ def table2(collected: Collected) -> tuple[list[str], list[str], list[dict[str, A
         lines += header
         p_lines += header
         by_label = collected.extrinsic[task]
-        for label in _sorted_rows(set(by_label), collected):
+        for label in sorted_rows(set(by_label), collected):
             cells, p_cells = [], []
             for column, title in zip(columns, titles, strict=True):
                 stat = by_label.get(label, {}).get(column)
@@ -179,14 +178,29 @@ class Report:
 def write_report(
     run_dir: str | os.PathLike, output: str | os.PathLike | None = None, module: str | None = None
 ) -> Report:
-    """Write ``report.md``, the CSV tables and the PNG plots of the grid in ``run_dir`` into
-    ``output`` (default: ``run_dir``); ``module`` picks the method compared with FT in the
-    per-class and per-term plots (default: the first module method of the config)."""
+    """Write ``report.md``, ``results.md`` (the generated sections of RESULTS.md, see
+    :mod:`peftdebias.experiments.summary`), the CSV tables and the PNG plots of the grid in
+    ``run_dir`` into ``output`` (default: ``run_dir``); ``module`` picks the method compared
+    with FT in the per-class and per-term plots (default: the first module method of the
+    config)."""
     collected = collect(run_dir)
     out = Path(output) if output is not None else collected.root
     out.mkdir(parents=True, exist_ok=True)
     t1_lines, t1_rows = table1(collected)
     t2_lines, p_lines, t2_rows = table2(collected)
+    files = _write_tables(collected, out, t1_rows, t2_rows)
+    plots = make_plots(collected, out, module)
+    files += [path for path, _ in plots]
+    markdown = _markdown(collected, t1_lines, t2_lines, p_lines, plots, out)
+    texts = {"report.md": markdown, "results.md": results_markdown(collected, plots, out)}
+    for name, text in texts.items():
+        with atomic_open(out / name, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    return Report(markdown, [out / name for name in texts] + files, collected, plots)
+
+
+def _write_tables(collected: Collected, out: Path, t1_rows, t2_rows) -> list[Path]:
+    """The CSVs: Table 1, Table 2, the cells and (when there is one) the goal check."""
     columns = [
         "row", "task", "role", "metric", "mean", "std", "n", "seeds", "ci_low", "ci_high",
         "ci_method", "diff_vs_ft", "diff_low", "diff_high", "p_vs_ft", "significant",
@@ -204,13 +218,7 @@ def write_report(
     if goals:
         files.append(out / "goal.csv")
         _write_csv(files[-1], goals, list(dict.fromkeys(k for row in goals for k in row)))
-    plots = make_plots(collected, out, module)
-    files += [path for path, _ in plots]
-    markdown = _markdown(collected, t1_lines, t2_lines, p_lines, plots, out)
-    with atomic_open(out / "report.md", "w", encoding="utf-8") as handle:
-        handle.write(markdown)
-    files.insert(0, out / "report.md")
-    return Report(markdown, files, collected, plots)
+    return files
 
 
 INTERVALS_NOTE = (

@@ -8,10 +8,12 @@ take their names from :data:`BENCHMARKS`.
 
 A :class:`TableColumn` is one Table 1 column of the report (``<bias type> <name>``): the
 benchmark it reads, its value and its within-run 95 % interval (computed from the cell's
-per-item score files where needed, see :class:`ScoredCell`).
+per-item score files where needed, see :class:`ScoredCell`); :func:`table1_columns` gives them
+in table order.
 
 Adding a benchmark: its runner module, a record (and an ``IntrinsicResult`` field) in
-:mod:`peftdebias.intrinsic.results`, and its :class:`Benchmark` and columns here.
+:mod:`peftdebias.intrinsic.results`, and here its :class:`Benchmark` in :data:`REGISTRY` and
+its columns (:func:`register_column`).
 """
 
 from __future__ import annotations
@@ -208,11 +210,29 @@ def _seat_interval(cell: ScoredCell, value: float) -> Interval | None:
     return Interval(**{**over_tests.to_dict(), "method": "t over SEAT tests"})
 
 
-TABLE1: tuple[TableColumn, ...] = (
-    TableColumn("SS LM", "stereoset", lambda r, b: _stereoset_scores(r, b).lms,
-                _stereoset_interval("lms")),
-    TableColumn("SS", "stereoset", lambda r, b: _stereoset_scores(r, b).ss,
-                _stereoset_interval("ss")),
-    TableColumn("CrowS", "crows", lambda r, b: r.crows.metric, _crows_interval),
-    TableColumn("SEAT ES", "seat", _seat_value, _seat_interval),
-)  # fmt: skip
+_COLUMNS: list[TableColumn] = []
+
+
+def register_column(column: TableColumn) -> TableColumn:
+    """Add a Table 1 column after the registered ones."""
+    _COLUMNS.append(column)
+    return column
+
+
+def table1_columns() -> tuple[TableColumn, ...]:
+    """The registered Table 1 columns, in table order."""
+    return tuple(_COLUMNS)
+
+
+register_column(
+    TableColumn(
+        "SS LM", "stereoset", lambda r, b: _stereoset_scores(r, b).lms, _stereoset_interval("lms")
+    )
+)
+register_column(
+    TableColumn(
+        "SS", "stereoset", lambda r, b: _stereoset_scores(r, b).ss, _stereoset_interval("ss")
+    )
+)
+register_column(TableColumn("CrowS", "crows", lambda r, b: r.crows.metric, _crows_interval))
+register_column(TableColumn("SEAT ES", "seat", _seat_value, _seat_interval))

@@ -95,16 +95,6 @@ def goal_metrics() -> tuple[str, ...]:
     return tuple(m.key for m in _METRICS if m.goal)
 
 
-def metric(key: str) -> ReportedMetric:
-    """The registered metric ``key``."""
-    for found in _METRICS:
-        if found.key == key:
-            return found
-    raise ConfigError(
-        f"no reported metric {key!r}; registered: {', '.join(m.key for m in _METRICS)}"
-    )
-
-
 TASK_SCORE = register(
     ReportedMetric(TASK, "test", ("classification",), HIGHER, scale=100.0, paper=TASK)
 )

@@ -165,6 +165,8 @@ class MetricsFile(Record):
     baseline: str | None = None
     config: dict[str, Any] | None = None
     selection_metric: str | None = None
+    modules: list[Any] | None = None  # the composed modules, in order
+    module_frozen_checksum: Any = None
     seconds: float | None = None
 
     @property
