@@ -25,20 +25,9 @@ from .config import slug
 from .records import CellParams, Manifest, ModuleRecord
 from .results import MANIFEST
 
-# display names of the methods (the one place they are kept until the methods carry them)
-METHOD_NAMES = {
-    "ft": "FT",
-    "cda": "CDA",
-    "clp": "CLP",
-    "full": "Full-Debias",
-    "lora": "LoRA",
-    "prefix": "Prefix",
-    "prompt": "Prompt",
-    "adapter": "Adapter",
-    "sft": "SFT",
-    "dora": "DoRA",
-    "ia3": "IA3",
-}
+# display names of the downstream baselines; the debiasing methods carry their own
+# (``display_name``, :mod:`peftdebias.methods.registry`)
+BASELINE_NAMES = {"ft": "FT", "cda": "CDA", "clp": "CLP"}
 SIGNIFICANCE = 0.05
 
 
@@ -88,8 +77,13 @@ def paired_p_value(row: Stat, baseline: Stat) -> float | None:
 
 
 def method_name(method: str) -> str:
-    """The display name of ``method`` in the tables (``lora`` -> ``LoRA``)."""
-    return METHOD_NAMES.get(method, method.upper())
+    """The display name of ``method`` in the tables (``lora`` -> ``LoRA``, ``ft`` -> ``FT``;
+    an unknown method in capitals)."""
+    if method in BASELINE_NAMES:
+        return BASELINE_NAMES[method]
+    from ..methods.registry import METHOD_DISPLAY_NAMES  # torch: only once a method is named
+
+    return METHOD_DISPLAY_NAMES.get(method, method.upper())
 
 
 @dataclass
