@@ -27,6 +27,7 @@ from ..errors import OutputExistsError
 from ..io import atomic_dir, write_json
 from ..validation import inside, read_json_file
 from .cells import Cell
+from .records import CellRecord
 
 MARKER = "cell.json"
 MANIFEST = "manifest.json"
@@ -102,15 +103,16 @@ class ResultStore:
         stored: dict[str, Any] = {}
         for cell in cells:
             if self.has(cell):
-                record = self.record(cell)
+                marker = self._cell_folder(cell) / MARKER
+                record = CellRecord.from_json(self.record(cell), marker)
                 stored[cell.id] = {
                     "kind": cell.kind,
                     "params": cell.params,
                     "needs": list(cell.needs),
                     "status": "finished",
-                    "seconds": record.get("seconds"),
-                    "finished": record.get("finished"),
-                    "summary": record.get("summary"),
+                    "seconds": record.seconds,
+                    "finished": record.finished,
+                    "summary": record.summary,
                 }
         keys = ("name", "config", "config_file", "seeds", "versions", "git")
         write_json(
