@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from ..io import owned_entries, prepare_output_dir, remove_entries, write_json
-from ..methods.base import METADATA_FILE, MODULE_CONFIG, MODULE_WEIGHTS
+from ..methods.base import METADATA_FILE, MODULE_FILES
 from ..training.heads import save_head
 from .config import UpstreamConfig
 
 HEAD_FILE = "mlm_head.safetensors"  # the warmed-up MLM head, when the base model had none
 # the artefact's files whatever the method, besides those its debias.json lists (`files`)
-ARTEFACT_FILES = (METADATA_FILE, HEAD_FILE, MODULE_CONFIG, MODULE_WEIGHTS)
+ARTEFACT_FILES = (METADATA_FILE, HEAD_FILE, *MODULE_FILES)
 # what `upstream` writes into its output folder: --overwrite removes these (and the files
 # the earlier artefact's debias.json lists) before training, and nothing else
 OUTPUTS = (*ARTEFACT_FILES, "checkpoints", ".module.*.tmp")
