@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..intrinsic.results import IntrinsicCellFile
+from ..metrics.results import MetricsFile
 from ..validation import check_relative_id
 from .config import BASELINES, ExperimentConfig, slug
 
@@ -239,8 +241,9 @@ def _downstream(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) 
     )
     if not config.keep.models:
         shutil.rmtree(folder / "model", ignore_errors=True)
-    test = result.metrics["splits"]["test"]["metrics"]["classification"]
-    return {"test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"]}
+    metrics = MetricsFile.from_json(result.metrics, folder / "metrics.json")
+    test = metrics.splits["test"].metrics.classification
+    return {"test_accuracy": test.accuracy, "test_macro_f1": test.macro_f1}
 
 
 def _intrinsic(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -> dict[str, Any]:
@@ -283,8 +286,5 @@ def _intrinsic(cell: Cell, folder: Path, root: Path, config: ExperimentConfig) -
         "bias_types": results,
     }
     write_json(folder / INTRINSIC_FILE, record)
-    summary: dict[str, Any] = {}
-    for bias_type, result in results.items():
-        if "crows" in result:
-            summary[f"crows_{bias_type}"] = result["crows"]["metric"]
-    return summary
+    typed = IntrinsicCellFile.from_json(record, folder / INTRINSIC_FILE).bias_types
+    return {f"crows_{b}": r.crows.metric for b, r in typed.items() if r.crows is not None}
