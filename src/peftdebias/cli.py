@@ -9,9 +9,10 @@ import importlib
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 from ._version import __version__
+from .console import quiet_libraries, setup_logging
 from .errors import PeftDebiasError, Terminated, describe, one_line
 
 logger = logging.getLogger(__name__)
@@ -24,19 +25,35 @@ COMMANDS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Collection[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The ``peftdebias`` parser, with the options of ``commands`` (the others are listed
+    by name and help only, so that ``peftdebias --help`` imports no config module)."""
     parser = argparse.ArgumentParser(
         prog="peftdebias",
         description="Parameter-efficient debiasing of language models (PEFTDebias).",
     )
     parser.add_argument("--version", action="version", version=f"peftdebias {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log debug messages; show library warnings, load reports and training logs",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"peftdebias.commands.{name.replace('-', '_')}").register(
-            subparsers
-        )
+        module = importlib.import_module(f"peftdebias.commands.{name.replace('-', '_')}")
+        if name in commands:
+            module.register(subparsers)
+        else:
+            subparsers.add_parser(name, help=module.HELP)
     return parser
+
+
+def _command_in(argv: list[str]) -> list[str]:
+    """The sub-command named in ``argv`` (the first word; top-level options take no value),
+    as a list of at most one."""
+    words = [arg for arg in argv if not arg.startswith("-")]
+    return words[:1] if words and words[0] in COMMANDS else []
 
 
 # how to continue after an interrupt, for the commands that can
@@ -74,16 +91,13 @@ def _interrupted(command: str, how: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded by some commands
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(_command_in(argv)).parse_args(argv)
+    args.argv = argv  # recorded by some commands
+    setup_logging(args.verbose)
     prefix = f"peftdebias {args.command}: error:"
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), quiet_libraries(args.verbose):
             return int(args.func(args) or 0)
     except PeftDebiasError as exc:
         print(f"{prefix} {one_line(str(exc))}", file=sys.stderr)

@@ -70,11 +70,12 @@ def inside(root: str | os.PathLike, relative: str | os.PathLike, where: str) -> 
 @dataclass(frozen=True)
 class Bound:
     """A numeric option's valid range: at least ``minimum`` (strictly above it when
-    ``strict``), finite, and a whole number when ``integer``."""
+    ``strict``), below ``below``, finite, and a whole number when ``integer``."""
 
     minimum: float
     integer: bool = True
     strict: bool = False
+    below: float = math.inf
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` is invalid, or ``None``."""
@@ -85,26 +86,32 @@ class Bound:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             ok = ok and math.isfinite(value)
             kind = "a finite number"
-        if ok and (value > self.minimum if self.strict else value >= self.minimum):
+        low = value > self.minimum if self.strict else value >= self.minimum
+        if ok and low and value < self.below:
             return None
         relation = ">" if self.strict else ">="
-        return f"must be {kind} {relation} {self.minimum:g}, got {value!r}"
+        upper = f" and < {self.below:g}" if self.below < math.inf else ""
+        return f"must be {kind} {relation} {self.minimum:g}{upper}, got {value!r}"
 
 
 MIN_MAX_LENGTH = 8  # shorter inputs leave almost nothing to mask or classify
 STEPS, COUNT = Bound(1), Bound(1)
 NON_NEGATIVE = Bound(0)
 POSITIVE = Bound(0, integer=False, strict=True)
+FRACTION = Bound(0, integer=False, below=1)
+# the training options both phases have (mixed precision is checked where torch is loaded)
+TRAINING_BOUNDS: dict[str, Bound] = {"gradient_accumulation_steps": STEPS, "warmup_ratio": FRACTION}
 UPSTREAM_BOUNDS: dict[str, Bound] = {
     "max_steps": STEPS, "eval_steps": STEPS, "batch_size": COUNT, "learning_rate": POSITIVE,
     "max_length": Bound(MIN_MAX_LENGTH), "head_warmup_steps": NON_NEGATIVE,
     "calibration_steps": STEPS, "max_texts": COUNT,
-    "consistency_weight": Bound(0, integer=False),
+    "consistency_weight": Bound(0, integer=False), **TRAINING_BOUNDS,
 }  # fmt: skip
 DOWNSTREAM_BOUNDS: dict[str, Bound] = {
     "epochs": POSITIVE, "batch_size": COUNT, "learning_rate": POSITIVE,
     "max_length": Bound(MIN_MAX_LENGTH), "max_train_examples": COUNT,
     "max_eval_examples": COUNT, "max_iptts_examples": COUNT, "max_bias_nli_examples": COUNT,
+    **TRAINING_BOUNDS,
 }  # fmt: skip
 
 

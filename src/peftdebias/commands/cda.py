@@ -7,11 +7,13 @@ from pathlib import Path
 
 from .common import add_data_dir, add_output
 
+HELP = "counterfactually augment texts (swap he/she, black/white/asian, ...)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "cda",
-        help="counterfactually augment texts (swap he/she, black/white/asian, ...)",
+        help=HELP,
         description="Write the input texts with their counterfactuals as jsonl "
         "(fields: text, source, original, rotation, matched, is_counterfactual).",
     )

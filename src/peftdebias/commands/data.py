@@ -6,9 +6,11 @@ import argparse
 
 from .common import add_data_dir
 
+HELP = "inspect the data directory, download data sets"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("data", help="inspect the data directory, download data sets")
+    parser = subparsers.add_parser("data", help=HELP)
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list data sets with found/missing status")
     add_data_dir(listing)

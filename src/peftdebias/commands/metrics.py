@@ -7,13 +7,15 @@ import json
 
 from .common import add_output
 
+HELP = "compute accuracy/F1, TPR-GAP, FPRD, IPTTS FPRD, GAP, Bias-NLI from predictions"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..metrics.names import AXES, GAP_LABELS, METRICS
 
     parser = subparsers.add_parser(
         "metrics",
-        help="compute accuracy/F1, TPR-GAP, FPRD, IPTTS FPRD, GAP, Bias-NLI from predictions",
+        help=HELP,
     )
     parser.add_argument("--predictions", required=True, help="predictions.jsonl file")
     parser.add_argument(

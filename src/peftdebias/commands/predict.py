@@ -4,38 +4,23 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_output, add_seed, config_from_args
-from .downstream import add_inference
+from .common import add_options, config_from_args
+
+HELP = "score a labelled csv/tsv/jsonl with a trained downstream classifier"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..downstream.options import PredictConfig
+
     parser = subparsers.add_parser(
         "predict",
-        help="score a labelled csv/tsv/jsonl with a trained downstream classifier",
+        help=HELP,
         description="Apply the classifier of a downstream run (RUN/model) to a labelled file "
         "and write predictions.jsonl and metrics.json (the metrics and per-term tables "
         "`peftdebias downstream` computes, with 95% bootstrap intervals), so a classifier "
         "trained on one data set can be scored on another without retraining.",
     )
-    parser.add_argument(
-        "--model-dir", required=True, metavar="DIR", help="a downstream run's model/ folder"
-    )
-    parser.add_argument("--input", required=True, metavar="FILE", help="labelled .csv/.tsv/.jsonl")
-    parser.add_argument("--text-column", default="text", help="text column (default: text)")
-    parser.add_argument("--label-column", default="label", help="label column (default: label)")
-    parser.add_argument("--text-pair-column", help="second text column (NLI)")
-    parser.add_argument("--attribute-column", help="protected attribute column (TPR-GAP)")
-    parser.add_argument("--id-column", help="id column (default: the row number)")
-    parser.add_argument(
-        "--fprd-axis", help="identity terms for FPRD (default: the training run's, else group)"
-    )
-    parser.add_argument("--fprd-terms", help="file of identity terms (one per line) for FPRD")
-    parser.add_argument(
-        "--max-length", type=int, help="tokens per input (default: the training run's)"
-    )
-    add_inference(parser)
-    add_output(parser)
-    add_seed(parser)
+    add_options(parser, PredictConfig)
     parser.set_defaults(func=_run)
 
 

@@ -6,11 +6,13 @@ import argparse
 
 from .common import add_data_dir
 
+HELP = "small complete experiment on the default model (about 2-3 min on 2 CPU cores)"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "quickstart",
-        help="small complete experiment on the default model (about 2-3 min on 2 CPU cores)",
+        help=HELP,
         description="Learn a LoRA debiasing module (group axis) on GHC text, fine-tune GHC with "
         "it frozen and without it (FT), and report macro-F1, FPRD, FPRD on IPTTS and "
         "CrowS-Pairs race. Data: --data-dir, $PEFTDEBIAS_DATA_DIR, ./shared/data or "

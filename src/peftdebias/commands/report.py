@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+HELP = "tables (paper layout), significance tests and plots of an experiment run"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="tables (paper layout), significance tests and plots of an experiment run",
+        help=HELP,
         description="Write report.md, table1_intrinsic.csv, table2_extrinsic.csv, cells.csv "
         "and PNG plots for the run directory of 'peftdebias run' (or quickstart).",
     )

@@ -13,10 +13,13 @@ from .common import add_data_dir, add_output, add_seed
 DEFAULT_CORPORA = ("wikitext-2:validation", "gap:dev+validation")
 
 
+HELP = "give a model without a trained masked-LM head a real one"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "restore-mlm",
-        help="give a model without a trained masked-LM head a real one",
+        help=HELP,
         description="Train the MLM head plus a LoRA delta on the encoder's linear layers with "
         "masked LM on general text; writes a few-MB artefact (peft adapter + head + record) "
         "that `--model DIR` loads as an ordinary masked LM. Evaluated on WikiText-2 test.",

@@ -6,11 +6,13 @@ import argparse
 
 from .common import add_data_dir
 
+HELP = "run (or resume) an experiment grid from a YAML config"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run (or resume) an experiment grid from a YAML config",
+        help=HELP,
         description="Run every cell of an experiment grid (upstream modules x downstream tasks "
         "x seeds, baselines, intrinsic benchmarks), each in its own sub-directory of --output. "
         "Re-running the same command resumes: finished cells are skipped, failed or "
@@ -38,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..experiments import load_config, plan, run_experiment, write_report
+    from ..experiments import load_config, plan, results_tables, run_experiment, write_report
     from ..validation import check_data_dir, check_output_dir
 
     check_data_dir(args.data_dir)
@@ -59,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"results: {config.results} (commit it; 'peftdebias report {config.results}')")
     if not args.no_report:
         report = write_report(args.output)
+        print(f"\n{results_tables(report)}\n")
         print(f"report: {report.files[0]}")
     if not result.ok:
         print("some cells did not finish; run the same command again to retry them")

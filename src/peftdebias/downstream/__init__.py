@@ -26,40 +26,48 @@ length-sorted batches, dynamic padding, no autograd, optional bf16 autocast);
 (``peftdebias predict``).
 """
 
-from .apply import PredictConfig, predict_file
-from .classifier import classifier_manifest, load_classifier, save_classifier
-from .config import (
-    BASELINES,
-    DownstreamConfig,
-    DownstreamResult,
-    check_option_values,
-    validate_downstream,
-)
-from .evaluations import EVALUATIONS, TaskEvaluation
-from .pipeline import OUTPUTS, train_downstream
-from .prediction import evaluate_datasets, length_batches, predict, prediction_rows
-from .training import CounterfactualCollator, WeightedTrainer, clp_penalty
+from __future__ import annotations
 
-__all__ = [
-    "BASELINES",
-    "EVALUATIONS",
-    "OUTPUTS",
-    "CounterfactualCollator",
-    "DownstreamConfig",
-    "DownstreamResult",
-    "PredictConfig",
-    "TaskEvaluation",
-    "WeightedTrainer",
-    "check_option_values",
-    "classifier_manifest",
-    "clp_penalty",
-    "evaluate_datasets",
-    "length_batches",
-    "load_classifier",
-    "predict",
-    "predict_file",
-    "prediction_rows",
-    "save_classifier",
-    "train_downstream",
-    "validate_downstream",
-]
+import importlib
+from typing import Any
+
+# public name -> submodule that defines it; imported on first use, so that the light
+# ``options`` module (read by ``peftdebias downstream --help``) loads without torch
+_API: dict[str, str] = {
+    "BASELINES": "options",
+    "CounterfactualCollator": "training",
+    "DownstreamConfig": "options",
+    "DownstreamResult": "config",
+    "EVALUATIONS": "evaluations",
+    "OUTPUTS": "pipeline",
+    "PredictConfig": "options",
+    "TaskEvaluation": "evaluations",
+    "WeightedTrainer": "training",
+    "check_option_values": "config",
+    "classifier_manifest": "classifier",
+    "clp_penalty": "training",
+    "evaluate_datasets": "prediction",
+    "length_batches": "prediction",
+    "load_classifier": "classifier",
+    "predict": "prediction",
+    "predict_file": "apply",
+    "prediction_rows": "prediction",
+    "results_table": "summary",
+    "save_classifier": "classifier",
+    "train_downstream": "pipeline",
+    "validate_downstream": "config",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

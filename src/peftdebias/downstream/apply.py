@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,32 +14,11 @@ from ..errors import ConfigError, DataError, OutputExistsError
 from ..io import prepare_output_dir, write_json
 from ..metrics import MetricOptions, axis_terms, read_terms
 from .classifier import classifier_manifest, load_classifier
-from .prediction import INFERENCE_BATCH_SIZE, PRECISIONS, evaluate_datasets
+from .options import PRECISIONS, PredictConfig
+from .prediction import evaluate_datasets
 
 PREDICT_OUTPUTS = ("metrics.json", "predictions.jsonl")
 DEFAULT_MAX_LENGTH = 128  # a model folder that does not record its max length
-
-
-@dataclass
-class PredictConfig:
-    """Options of ``peftdebias predict``; ``None`` values come from the model's manifest."""
-
-    model_dir: str
-    input: str
-    output: str
-    text_column: str = "text"
-    label_column: str = "label"
-    text_pair_column: str | None = None
-    attribute_column: str | None = None
-    id_column: str | None = None
-    fprd_axis: str | None = None  # default: the model's training run's, else group
-    fprd_terms: str | None = None
-    max_length: int | None = None  # default: the model's training max length
-    inference_batch_size: int = INFERENCE_BATCH_SIZE
-    precision: str = "fp32"
-    bootstrap_resamples: int = 1000
-    seed: int = 42
-    overwrite: bool = False
 
 
 def _check_config(config: PredictConfig) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from ..metrics.terms import axis_terms, read_term_file
 from ..models import clamp_max_length
 from ..presets import DOWNSTREAM_PRESETS, downstream_preset
 from ..tasks import TaskSpec, get_task
+from ..training.trainer import check_precision
 from ..validation import (
     DOWNSTREAM_BOUNDS,
     check_checkpoints,
@@ -31,51 +32,9 @@ from ..validation import (
     cli_option,
 )
 from .evaluations import TaskEvaluation, evaluation_of
-from .prediction import INFERENCE_BATCH_SIZE, PRECISIONS
+from .options import BASELINES, PRECISIONS, DownstreamConfig
 
-BASELINES = ("ft", "cda", "clp")
 DEFAULT_CLP_WEIGHT = 1.0  # --baseline clp without --clp-weight
-
-
-@dataclass
-class DownstreamConfig:
-    """Options of ``peftdebias downstream``; ``None`` values come from the preset."""
-
-    task: str
-    output: str
-    model: str = "minilm"
-    debias: str | list[str] | None = None  # one module folder, or several to compose
-    full_debias: str | None = None
-    baseline: str | None = None
-    preset: str = "quick"
-    epochs: float | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    max_length: int | None = None
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
-    class_weights: dict[int, float] | None = None
-    freeze_layernorm: bool = False
-    fprd_axis: str = "group"
-    fprd_terms: str | None = None
-    iptts: bool = True
-    max_iptts_examples: int | None = None  # seeded IPTTS subsample (None: all 76,564 rows)
-    bias_nli: bool = True  # NLI tasks: score the Bias-NLI template pairs
-    max_bias_nli_examples: int | None = None  # seeded sample of the pairs (None: the preset's)
-    # counterfactuals for --baseline cda / clp and clp_weight: a CDA axis or word-list file
-    # (None: fprd_axis when it is a CDA axis, else group)
-    cda_axis: str | None = None
-    clp_weight: float | None = None  # counterfactual logit pairing (None: 1.0 for clp, else 0)
-    precision: str = "fp32"  # inference: fp32 or bf16 (autocast)
-    bf16: bool = False  # training under bfloat16 autocast (fp32 weights; falls back to fp32)
-    group_by_length: bool = False  # training batches of similar lengths (less padding)
-    inference_batch_size: int = INFERENCE_BATCH_SIZE
-    bootstrap_resamples: int = 1000  # confidence intervals of the metrics (0: none)
-    columns: dict[str, str | None] = field(default_factory=dict)
-    seed: int = 42
-    data_dir: str | None = None
-    overwrite: bool = False
-    resume: bool = False
 
 
 @dataclass
@@ -190,6 +149,7 @@ def validate_downstream(config: DownstreamConfig) -> DownstreamConfig:
     """Check a :class:`DownstreamConfig` before anything is loaded or trained; returns it,
     with ``max_length`` clamped to the model's positions where needed."""
     check_settings(dataclasses.asdict(config), DOWNSTREAM_BOUNDS, cli_option)
+    check_precision(config.bf16, config.fp16)
     check_class_weights(config.class_weights, "--class-weights")
     check_data_dir(config.data_dir)
     if Path(config.task).is_file():

@@ -79,6 +79,7 @@ def train_downstream(config: DownstreamConfig) -> DownstreamResult:
             "modules": modules or None,
             "steps": trainer.state.global_step,
             "bf16_used": trainer.args.bf16,
+            "fp16_used": trainer.args.fp16,
             "evaluation_seconds": round(time.time() - evaluation_started, 1),
             "seconds": round(time.time() - started, 1),
         }

@@ -19,12 +19,9 @@ from ..errors import ConfigError
 from ..metrics import MetricOptions, compute_metrics, read_predictions
 from ..metrics.intervals import prediction_intervals
 from ..metrics.predictions import write_predictions
+from .options import INFERENCE_BATCH_SIZE, PRECISIONS
 
-PRECISIONS = ("fp32", "bf16")
-# rows per inference batch; batches are also capped at INFERENCE_TOKENS tokens (rows x
-# padded length), so long inputs go in smaller batches (measured: bench/bench_inference.py)
-INFERENCE_BATCH_SIZE = 256
-INFERENCE_TOKENS = 8192
+INFERENCE_TOKENS = 8192  # tokens per inference batch at most (rows x padded length)
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 # columns copied into the predictions file: TPR-GAP groups, IPTTS templates, GAP pronouns,
 # the Bias-NLI pair's words

@@ -16,7 +16,8 @@ from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 from ..cda import CounterfactualAugmenter, load_word_list
 from ..metrics.classification import classification_scores
 from ..tasks import attach_counterfactuals, cda_augment
-from ..training.trainer import bf16_available, last_complete_checkpoint
+from ..training.progress import show_phase
+from ..training.trainer import last_complete_checkpoint, mixed_precision
 from .config import DownstreamConfig, DownstreamPlan, counterfactual_axis
 
 logger = logging.getLogger(__name__)
@@ -151,7 +152,9 @@ def training_arguments(
         num_train_epochs=plan.epochs,
         per_device_train_batch_size=plan.batch_size,
         per_device_eval_batch_size=max(64, plan.batch_size),
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
         learning_rate=plan.learning_rate,
+        warmup_steps=config.warmup_ratio,  # below 1: a fraction of the steps (transformers 5)
         eval_strategy="epoch",
         save_strategy="epoch",
         save_total_limit=1,
@@ -164,7 +167,8 @@ def training_arguments(
         data_seed=config.seed,
         use_cpu=not torch.cuda.is_available(),
         dataloader_num_workers=0,
-        bf16=config.bf16 and bf16_available(),
+        disable_tqdm=False,  # the bar of training.progress.show_phase (not the log level's)
+        **mixed_precision(config.bf16, config.fp16),
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         # the counterfactual inputs (cf_*) are not arguments of forward: keep them
         remove_unused_columns=plan.clp_weight == 0,
@@ -198,5 +202,5 @@ def fine_tune(
     )
     # the last checkpoint the Trainer finished writing (a Ctrl-C may cut one short)
     checkpoint = last_complete_checkpoint(output / "checkpoints") if config.resume else None
-    trainer.train(resume_from_checkpoint=checkpoint)
+    show_phase(trainer, f"fine-tuning {plan.task.name}").train(resume_from_checkpoint=checkpoint)
     return trainer

@@ -8,7 +8,13 @@
 from .cells import Cell, plan, run_cell
 from .collect import collect
 from .config import ExperimentConfig, from_dict, load_config, validate
-from .quickstart import QuickstartResult, QuickstartSizes, quickstart, quickstart_config
+from .quickstart import (
+    QuickstartResult,
+    QuickstartSizes,
+    quickstart,
+    quickstart_config,
+    results_tables,
+)
 from .report import Report, write_report
 from .runner import Runner, RunResult, run_experiment
 
@@ -26,6 +32,7 @@ __all__ = [
     "plan",
     "quickstart",
     "quickstart_config",
+    "results_tables",
     "run_cell",
     "run_experiment",
     "validate",

@@ -14,9 +14,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import DataError
 from .config import ExperimentConfig, from_dict
+
+if TYPE_CHECKING:
+    from .report import Report
 
 # (data set, split) the quickstart reads
 REQUIRED: tuple[tuple[str, str], ...] = (
@@ -166,7 +170,7 @@ def quickstart(
     >>> result = quickstart(data_dir="../shared/data")   # doctest: +SKIP
     >>> print(result.table)                               # doctest: +SKIP
     """
-    from .report import table1, table2, write_report
+    from .report import write_report
     from .runner import run_experiment
 
     sizes = sizes or QuickstartSizes()
@@ -175,13 +179,21 @@ def quickstart(
     config = quickstart_config(model, str(found) if found else None, sizes)
     result = run_experiment(config, output)
     report = write_report(output)
-    t2, _, _ = table2(report.collected)
-    t1, _ = table1(report.collected)
     failed = {
         cid: c.get("error") for cid, c in result.manifest["cells"].items()
         if c["status"] != "finished"
     }  # fmt: skip
     plots = [path for path, _ in report.plots]
     return QuickstartResult(
-        Path(output), "\n".join([*t2, "", *t1]), report.files[0], plots, sizes, failed
+        Path(output), results_tables(report), report.files[0], plots, sizes, failed
     )
+
+
+def results_tables(report: Report) -> str:
+    """Table 2 (extrinsic) and Table 1 (intrinsic) of ``report`` in markdown, as the
+    quickstart and ``peftdebias run`` print them at the end."""
+    from .report import table1, table2
+
+    t2, _, _ = table2(report.collected)
+    t1, _ = table1(report.collected)
+    return "\n".join([*t2, "", *t1]).strip()

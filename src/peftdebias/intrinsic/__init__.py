@@ -19,6 +19,8 @@ _API: dict[str, str] = {
     "BatchedScorer": "scoring",
     "CrowSPairsRunner": "crows",
     "IntrinsicConfig": "evaluate",
+    "IntrinsicJob": "options",
+    "IntrinsicOutput": "job",
     "MaskedQuery": "scoring",
     "SEATRunner": "seat",
     "SentenceEncoder": "seat",
@@ -26,6 +28,7 @@ _API: dict[str, str] = {
     "StereoSetRunner": "stereoset",
     "evaluate_intrinsic": "evaluate",
     "markdown_table": "evaluate",
+    "run_intrinsic": "job",
 }
 
 __all__ = sorted(_API)

@@ -30,10 +30,10 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ..errors import ConfigError
+from .options import SCORINGS
 from .scoring import MaskedQuery, Scorer, make_scorer
 
 CrowSScoring = Literal["bias-bench", "pll"]
-SCORINGS: tuple[str, ...] = ("bias-bench", "pll")
 
 
 def token_spans(

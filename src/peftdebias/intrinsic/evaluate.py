@@ -14,14 +14,16 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from .crows import SCORINGS
+from ..fields import internal, option
+from .options import POOLINGS, SCORINGS
 from .registry import BENCHMARKS, REGISTRY, benchmark
 from .results import CrowsRecord, CrowsSummary, IntrinsicRun, StereoSetRecord
-from .seat import POOLINGS
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +35,42 @@ HEAD_WARNING = (
 
 @dataclass(frozen=True)
 class IntrinsicConfig:
-    """What to run and how (defaults reproduce bias-bench)."""
+    """What to run and how (defaults reproduce bias-bench); the benchmark options of
+    ``peftdebias intrinsic`` are generated from these fields."""
 
-    benchmarks: tuple[str, ...] = BENCHMARKS
-    bias_type: str | None = None
-    crows_scoring: str = "bias-bench"
-    stereoset_split: str = "dev"
-    seat_tests: tuple[str, ...] | None = None
-    seat_pooling: str = "mean"
-    seat_samples: int = 100_000
-    batch_size: int = 64
-    seed: int = 0
+    benchmarks: tuple[str, ...] = option(
+        BENCHMARKS, help="comma-separated subset of crows,stereoset,seat (default: all)"
+    )
+    bias_type: str | None = option(
+        None,
+        help="gender, race (= CrowS race-color), religion, profession (StereoSet) or any "
+        "CrowS-Pairs type (age, disability, ...); default: all",
+    )
+    crows_scoring: str = option(
+        "bias-bench",
+        choices=SCORINGS,
+        help="bias-bench: mask the differing tokens (default); pll: Nangia et al.'s "
+        "pseudo-log-likelihood of the unmodified tokens",
+    )
+    stereoset_split: str = option(
+        "dev", help="stereoset file: dev (default), test, gender, race, religion"
+    )
+    seat_tests: tuple[str, ...] | None = option(
+        None,
+        help="comma-separated SEAT test names (default: bias-bench's gender and race tests, "
+        "or those of --bias-type)",
+    )
+    seat_pooling: str = option(
+        "mean",
+        choices=POOLINGS,
+        help="sentence encoding: mean of last hidden states (default) or the first token",
+    )
+    seat_samples: int = internal(100_000)  # permutations of SEAT's p-value test
+    batch_size: int = option(
+        64, help="sequences per forward pass (default 64; 0 = one forward pass per masked token)"
+    )
+    # SEAT's permutations (the command line's default is 42, as every command's --seed)
+    seed: int = option(0, help="random seed (default: 42)")
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.benchmarks if name not in BENCHMARKS]

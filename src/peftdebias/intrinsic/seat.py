@@ -23,10 +23,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ..data.sources.intrinsic import SEAT_ROLES
 from ..errors import ConfigError, DataError
 from . import weat
+from .options import POOLINGS
 from .scoring import eval_mode, head_rows, length_batches, model_device, pad_batch
 
 Pooling = Literal["mean", "cls"]
-POOLINGS: tuple[str, ...] = ("mean", "cls")
 
 SEAT_TESTS_BY_BIAS = {
     "gender": tuple(f"sent-weat{n}" for n in ("6", "6b", "7", "7b", "8", "8b")),

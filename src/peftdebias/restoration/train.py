@@ -165,6 +165,7 @@ def _arguments(config: RestoreConfig, folder: str):
         bf16=bf16,
         remove_unused_columns=False,
         dataloader_num_workers=0,
+        disable_tqdm=False,  # the bar of training.progress.show_phase (not the log level's)
         use_cpu=not torch.cuda.is_available(),
     )
 
@@ -290,6 +291,7 @@ def _train(wrapped, tokenizer, blocks: list, curve_rows: list, config: RestoreCo
     """Train the head and adapter on the packed blocks; returns the finished Trainer."""
     from datasets import Dataset
 
+    from ..training.progress import show_phase
     from ..training.trainer import DebiasTrainer
 
     with tempfile.TemporaryDirectory() as work:
@@ -301,7 +303,7 @@ def _train(wrapped, tokenizer, blocks: list, curve_rows: list, config: RestoreCo
             data_collator=BlockMaskingCollator(tokenizer),
             processing_class=tokenizer,
         )
-        trainer.train()
+        show_phase(trainer, "restoring the MLM head").train()
     return trainer
 
 

@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import Trainer, TrainingArguments
 
+from ..errors import ConfigError
 from .masking import MaskingRng, pad_premasked
 from .objectives import consistency_loss, masked_lm_loss
 
@@ -222,18 +223,23 @@ def training_arguments(
     seed: int,
     logging_steps: int = 10,
     save_total_limit: int = 2,
-    disable_tqdm: bool | None = None,
     bf16: bool = False,
+    fp16: bool = False,
+    gradient_accumulation_steps: int = 1,
+    warmup_ratio: float = 0.0,
 ) -> TrainingArguments:
-    """Trainer arguments shared by head warm-up, calibration and module training; ``bf16``
-    trains under bfloat16 autocast (fp32 weights) where :func:`bf16_available`."""
+    """Trainer arguments shared by head warm-up, calibration and module training; see
+    :func:`mixed_precision` for ``bf16``/``fp16``. ``max_steps`` counts optimizer steps (of
+    ``gradient_accumulation_steps`` batches each); the learning rate rises linearly over the
+    first ``warmup_ratio`` of them, then decays linearly to 0."""
     return TrainingArguments(
         output_dir=output_dir,
         max_steps=max_steps,
         per_device_train_batch_size=batch_size,
         per_device_eval_batch_size=max(batch_size, 32),
+        gradient_accumulation_steps=gradient_accumulation_steps,
         learning_rate=learning_rate,
-        warmup_steps=0,
+        warmup_steps=warmup_ratio,  # below 1: a fraction of the steps (transformers 5)
         weight_decay=0.0,
         eval_strategy="steps" if eval_steps else "no",
         eval_steps=eval_steps or None,
@@ -250,9 +256,28 @@ def training_arguments(
         remove_unused_columns=False,
         dataloader_num_workers=0,
         use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=disable_tqdm,
-        bf16=bf16 and bf16_available(),
+        disable_tqdm=False,  # the bar of training.progress.show_phase (not the log level's)
+        **mixed_precision(bf16, fp16),
     )
+
+
+def check_precision(bf16: bool, fp16: bool) -> None:
+    """``fp16`` needs a CUDA GPU, and excludes ``bf16``; :class:`ConfigError` otherwise."""
+    if bf16 and fp16:
+        raise ConfigError("--bf16 and --fp16 exclude each other; choose one")
+    if fp16 and not torch.cuda.is_available():
+        raise ConfigError(
+            "--fp16 needs a CUDA GPU and none is available; on a CPU use --bf16 (bfloat16 "
+            "autocast) or neither"
+        )
+
+
+def mixed_precision(bf16: bool, fp16: bool) -> dict[str, bool]:
+    """The Trainer's ``bf16``/``fp16`` arguments: ``bf16`` trains under bfloat16 autocast
+    (fp32 weights) where :func:`bf16_available`, else in fp32; ``fp16``, float16 mixed
+    precision with loss scaling, on a CUDA GPU only (:func:`check_precision`)."""
+    check_precision(bf16, fp16)
+    return {"bf16": bf16 and bf16_available(), "fp16": fp16}
 
 
 def bf16_available() -> bool:

@@ -20,18 +20,33 @@ The steps of :func:`train_upstream` (``pipeline.py``), one module each:
 ``load``: :func:`load_debiased_lm`, a masked LM with the module(s) an upstream run wrote.
 """
 
-from .artefact import HEAD_FILE
-from .config import UpstreamConfig, UpstreamResult, validate_upstream
-from .corpus import build_corpus
-from .load import load_debiased_lm
-from .pipeline import train_upstream
+from __future__ import annotations
 
-__all__ = [
-    "HEAD_FILE",
-    "UpstreamConfig",
-    "UpstreamResult",
-    "build_corpus",
-    "load_debiased_lm",
-    "train_upstream",
-    "validate_upstream",
-]
+import importlib
+from typing import Any
+
+# public name -> submodule that defines it; imported on first use, so that the light
+# ``options`` module (read by ``peftdebias upstream --help``) loads without torch
+_API: dict[str, str] = {
+    "HEAD_FILE": "artefact",
+    "UpstreamConfig": "options",
+    "UpstreamResult": "config",
+    "build_corpus": "corpus",
+    "load_debiased_lm": "load",
+    "train_upstream": "pipeline",
+    "validate_upstream": "config",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

@@ -7,7 +7,7 @@ import dataclasses
 import math
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from ..methods import DebiasMethod, get_method
 from ..models import clamp_max_length
 from ..presets import batch_size_for, upstream_preset
 from ..training.objectives import OBJECTIVES
+from ..training.trainer import check_precision
 from ..typed import convert
 from ..validation import (
     COUNT,
@@ -29,36 +30,7 @@ from ..validation import (
     check_text_file,
     cli_option,
 )
-
-
-@dataclass
-class UpstreamConfig:
-    """Options of ``peftdebias upstream``; ``None`` values come from the preset."""
-
-    axis: str  # a CDA axis or word-list file; several joined by commas ("gender,race")
-    corpus: str
-    method: str
-    output: str
-    model: str = "minilm"
-    preset: str = "quick"
-    data_dir: str | None = None
-    corpus_split: str = "train"
-    max_steps: int | None = None
-    eval_steps: int | None = None
-    batch_size: int | None = None
-    learning_rate: float | None = None
-    max_length: int | None = None
-    head_warmup_steps: int | None = None
-    calibration_steps: int | None = None
-    max_texts: int | None = None
-    objective: str = "mlm"
-    consistency_weight: float = 1.0
-    keep_original: bool = True
-    bf16: bool = False  # train under bfloat16 autocast (fp32 weights; falls back to fp32)
-    seed: int = 42
-    method_options: dict[str, Any] = field(default_factory=dict)
-    overwrite: bool = False
-    resume: bool = False
+from .options import UpstreamConfig
 
 
 @dataclass
@@ -121,6 +93,7 @@ def validate_upstream(config: UpstreamConfig) -> UpstreamConfig:
     """Check an :class:`UpstreamConfig` before anything is loaded; returns it, with
     ``max_length`` clamped to the model's positions where needed."""
     check_settings(dataclasses.asdict(config), UPSTREAM_BOUNDS, cli_option)
+    check_precision(config.bf16, config.fp16)
     options = config.method_options
     check_method_options(config.method, options, "--method-option", "--method-option {}".format)
     check_data_dir(config.data_dir)

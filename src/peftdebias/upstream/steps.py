@@ -20,6 +20,7 @@ from ..methods import count_parameters
 from ..models import load_masked_lm, load_tokenizer, model_fingerprint
 from ..training.heads import head_parameters
 from ..training.masking import TextMaskingCollator, premask
+from ..training.progress import show_phase
 from ..training.trainer import DebiasTrainer, evaluate_mlm, training_arguments
 from .config import UpstreamConfig, UpstreamPlan
 from .corpus import Corpus, word_list_hash
@@ -96,6 +97,9 @@ class Phases:
             eval_steps=self.plan.eval_steps if heldout else 0,
             seed=self.config.seed,
             bf16=self.config.bf16,
+            fp16=self.config.fp16,
+            gradient_accumulation_steps=self.config.gradient_accumulation_steps,
+            warmup_ratio=self.config.warmup_ratio,
         )
         collator = TextMaskingCollator(
             self.tokenizer,
@@ -113,7 +117,7 @@ class Phases:
             mlm_weight=mlm_weight,
             consistency_weight=consistency_weight,
         )
-        trainer.train(resume_from_checkpoint=resume_from)
+        show_phase(trainer, f"upstream {phase}").train(resume_from_checkpoint=resume_from)
         return trainer
 
 
@@ -243,6 +247,9 @@ def _training_record(
         "seed": config.seed,
         "world_size": trainer.args.world_size,
         "bf16_used": trainer.args.bf16,
+        "fp16_used": trainer.args.fp16,
+        "gradient_accumulation_steps": trainer.args.gradient_accumulation_steps,
+        "warmup_ratio": config.warmup_ratio,
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_heldout_loss": trainer.state.best_metric,
         "curve": loss_curve(trainer.state.log_history),
