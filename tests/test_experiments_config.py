@@ -116,6 +116,17 @@ def test_shipped_configs_are_valid_and_plan_the_paper_grid():
     assert sorted(paper.upstream.methods) == sorted(offline.upstream.methods)
 
 
+def test_neighbourhood_config_plans_method_names_with_a_plus():
+    """ETHER+ cells: '+' is allowed inside a folder name, not at its start."""
+    cells = plan(load_config(REPO / "configs" / "neighbourhood.yaml"))
+    ids = {c.id for c in cells}
+    assert {"upstream/ether+-race-ghc-s42", "downstream/gap/ether+-gender-gap-s42/s44"} <= ids
+    # 8 methods x 2 axes; base, its warmed-up head per axis, each module; 2 tasks x 3 seeds x 9
+    assert len(ids) == len(cells) == 16 + 19 + 2 * 3 * 9
+    with pytest.raises(ConfigError, match=r"upstream\.modules\[0\]\.name: '\+x' cannot be used"):
+        from_dict(_with("upstream.modules[0].name", "+x"))
+
+
 def test_plan_ids_dependencies_roles_and_module_seeds():
     config = from_dict(_with("upstream.seeds", [2]))
     cells = {c.id: c for c in plan(config)}

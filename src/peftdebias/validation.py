@@ -29,16 +29,16 @@ from .errors import ConfigError, DataError, OutputExistsError
 
 # --- names and paths --------------------------------------------------------------------------
 
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")  # "+": method ether+
 
 
 def check_name(name: str, where: str) -> str:
-    """``name`` if it is safe as one path component (letters, digits, ``._-``, not starting
-    with a dot or dash); else :class:`ConfigError` naming ``where``."""
+    """``name`` if it is safe as one path component (letters, digits, ``._+-``, not starting
+    with a dot, dash or plus); else :class:`ConfigError` naming ``where``."""
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ConfigError(
-            f"{where}: {name!r} cannot be used in a file name; use letters, digits, '.', '_' "
-            "and '-' only, starting with a letter or digit"
+            f"{where}: {name!r} cannot be used in a file name; use letters, digits, '.', '_', "
+            "'+' and '-' only, starting with a letter or digit"
         )
     return name
 
@@ -217,16 +217,16 @@ def count_records(path: Path) -> tuple[bool, int]:
     return lines > 0, max(lines - 1, 0)
 
 
-def check_task_file(path: str | os.PathLike, option: str = "--task") -> None:
-    """A csv/tsv/jsonl task file: UTF-8 and at least :data:`MIN_TASK_ROWS` rows."""
+def check_task_file(path: str | os.PathLike, option: str = "--task", carved: bool = True) -> None:
+    """A csv/tsv/jsonl task file: UTF-8 and at least :data:`MIN_TASK_ROWS` rows when it is
+    ``carved`` into train, dev and test, else at least one."""
     path = check_text_file(path, option)
     header, rows = count_records(path)
+    needed = MIN_TASK_ROWS if carved else 1
     if rows == 0:
         what = "has a header but no data rows" if header else "is empty"
-        raise DataError(
-            f"{option} {path} {what}; it needs a header row and at least {MIN_TASK_ROWS} rows"
-        )
-    if rows < MIN_TASK_ROWS:
+        raise DataError(f"{option} {path} {what}; it needs a header row and at least {needed} rows")
+    if carved and rows < MIN_TASK_ROWS:
         raise DataError(
             f"{option} {path} has only {rows} rows; it needs at least {MIN_TASK_ROWS} "
             "(it is split 80/10/10 into train, dev and test)"
