@@ -27,6 +27,7 @@ from peftdebias.errors import ConfigError
 from peftdebias.experiments import from_dict, load_config
 from peftdebias.fields import is_option
 from peftdebias.intrinsic import IntrinsicConfig, IntrinsicJob
+from peftdebias.restoration import RestoreConfig
 from peftdebias.testing import minilm_tokenizer
 from peftdebias.training.masking import TextMaskingCollator
 from peftdebias.training.trainer import DebiasTrainer, training_arguments
@@ -38,12 +39,14 @@ REQUIRED = {
     "downstream": ["--task", "ghc", "--baseline", "ft", "--output", "o"],
     "predict": ["--model-dir", "m", "--input", "i.csv", "--output", "o"],
     "intrinsic": ["--output", "o"],
+    "restore-mlm": ["--output", "o"],
 }
 CLASSES = {
     "upstream": (UpstreamConfig,),
     "downstream": (DownstreamConfig,),
     "predict": (PredictConfig,),
     "intrinsic": (IntrinsicJob, IntrinsicConfig),
+    "restore-mlm": (RestoreConfig,),
 }
 
 
@@ -131,7 +134,7 @@ def test_help_imports_neither_torch_nor_the_libraries():
     code = (
         "import sys\nfrom peftdebias.cli import main\n"
         "for argv in (['--help'], ['upstream', '--help'], ['downstream', '--help'], "
-        "['predict', '--help'], ['intrinsic', '--help']):\n"
+        "['predict', '--help'], ['intrinsic', '--help'], ['restore-mlm', '--help']):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
         "print(sorted(m for m in ('torch', 'transformers', 'datasets', 'peft') "
         "if m in sys.modules))"

@@ -14,13 +14,12 @@ described in ``artefact``; docs/restoration.md has the design and the measured c
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,48 +38,7 @@ from .artefact import (
     apply_restoration,
 )
 from .corpus import HELDOUT, BlockMaskingCollator, heldout_rows, load_texts, pack_blocks
-
-DEFAULT_CORPORA = ("wikitext-2:validation", "gap:dev+validation")
-
-
-@dataclass
-class RestoreConfig:
-    """Options of ``peftdebias restore-mlm`` (defaults: the shipped ``minilm`` artefact)."""
-
-    output: str
-    model: str = "minilm-raw"
-    corpora: tuple[str, ...] = DEFAULT_CORPORA
-    data_dir: str | None = None
-    max_steps: int = 2000
-    batch_size: int = 32
-    max_length: int = 128
-    learning_rate: float = 1e-3
-    warmup_steps: int = 100
-    rank: int = 16
-    alpha: int = 32
-    eval_steps: int = 250
-    curve_texts: int = 400
-    heldout_texts: int | None = None  # None: every WikiText-2 test paragraph
-    bf16: bool = True
-    seed: int = 42
-    name: str | None = None
-    overwrite: bool = False
-    command: str | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        for option in ("max_steps", "batch_size", "eval_steps", "curve_texts"):
-            if getattr(self, option) < 1:
-                raise ConfigError(f"--{option.replace('_', '-')} must be >= 1")
-        if self.warmup_steps < 0 or self.rank < 0 or self.alpha <= 0:
-            raise ConfigError("--warmup-steps and --rank must be >= 0, --alpha > 0")
-        if not math.isfinite(self.learning_rate) or self.learning_rate <= 0:
-            raise ConfigError(
-                f"--learning-rate must be a positive number, got {self.learning_rate}"
-            )
-        if self.heldout_texts is not None and self.heldout_texts < 1:
-            raise ConfigError("--heldout-texts must be >= 1")
-        if not self.corpora:
-            raise ConfigError("--corpus: give at least one corpus")
+from .options import RestoreConfig
 
 
 @dataclass
