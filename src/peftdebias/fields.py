@@ -45,7 +45,8 @@ def option(
     as in argparse; ``parse``: turns the command-line string (the list of strings with
     ``repeat``) into the field's value, raising :class:`ConfigError`; ``repeat``: the option
     may be given several times; ``parts``: a dict field given as one option per key
-    (``{"text": help}`` with ``flags=("--{}-column",)`` gives ``--text-column``).
+    (``{"text": help}`` with ``flags=("--{}-column",)`` gives ``--text-column``). A bool
+    field true by default becomes a ``--no-NAME`` switch: its ``help`` describes that one.
     """
     metadata = {
         "help": help, "flags": tuple(flags), "choices": choices, "metavar": metavar,

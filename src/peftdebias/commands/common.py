@@ -1,12 +1,13 @@
 """Command-line options from config dataclasses (:func:`add_options`, :func:`config_from_args`)
 and the options shared by several sub-commands, so they are spelt the same everywhere.
 
-The options of ``upstream``, ``downstream``, ``predict`` and ``intrinsic`` are generated from
-the fields of their config dataclasses (declared with :func:`peftdebias.fields.option`): the
-flag is the field name with dashes (or the field's ``flags``), the type comes from the type
-hint (``int | None`` -> ``type=int``; ``bool`` -> a switch, ``--no-NAME`` when it defaults to
-true; ``tuple[str, ...]`` -> a comma-separated list), the default from the field. A new
-config field with ``option(help=...)`` is a new option: nothing to copy here.
+The options of ``upstream``, ``downstream``, ``predict``, ``intrinsic`` and ``restore-mlm``
+are generated from the fields of their config dataclasses (declared with
+:func:`peftdebias.fields.option`): the flag is the field name with dashes (or the field's
+``flags``), the type comes from the type hint (``int | None`` -> ``type=int``; ``bool`` -> a
+switch, ``--no-NAME`` when it defaults to true; ``tuple[str, ...]`` -> a comma-separated
+list), the default from the field. A new config field with ``option(help=...)`` is a new
+option: nothing to copy here. See docs/cli.md.
 """
 
 from __future__ import annotations

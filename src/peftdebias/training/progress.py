@@ -6,12 +6,14 @@ evaluation bars for debug logging (``peftdebias -v``); the losses stay in
 from __future__ import annotations
 
 import logging
+import sys
 
 from tqdm.auto import tqdm
 from transformers import Trainer
 from transformers.trainer_callback import ProgressCallback
 
 logger = logging.getLogger("peftdebias")
+NON_TTY_REFRESH_S = 30.0  # seconds between refreshes of a bar written to a file or pipe
 
 
 def _verbose() -> bool:
@@ -28,7 +30,11 @@ class PhaseProgress(ProgressCallback):
 
     def on_train_begin(self, args, state, control, **kwargs) -> None:
         if state.is_world_process_zero:
-            self.training_bar = tqdm(total=state.max_steps, desc=self.phase, dynamic_ncols=True)
+            # into a log file (no terminal): a refresh every 30 s, not 10 a second
+            every = 0.1 if sys.stderr.isatty() else NON_TTY_REFRESH_S
+            self.training_bar = tqdm(
+                total=state.max_steps, desc=self.phase, dynamic_ncols=True, mininterval=every
+            )
         self.current_step = 0
 
     def on_prediction_step(self, args, state, control, **kwargs) -> None:
