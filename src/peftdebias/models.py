@@ -11,6 +11,7 @@ without network access. Every loader here is architecture-agnostic (``Auto*`` cl
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import os
@@ -24,9 +25,11 @@ from transformers import (
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
+from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 from .errors import ConfigError, ModelNotFoundError
 from .validation import MIN_MAX_LENGTH, Bound
@@ -179,6 +182,34 @@ def load_masked_lm(name: str | os.PathLike | None = None) -> tuple[PreTrainedMod
     return model, sorted(missing)
 
 
+def as_masked_lm(model: PreTrainedModel) -> tuple[PreTrainedModel, list[str]]:
+    """A masked LM of ``model``, which the caller's object is not: a deep copy of a
+    ``*ForMaskedLM`` model, else (an encoder without MLM head, or with another head) a masked LM
+    of its config holding a copy of its encoder weights. Returns it with the names of the
+    MLM-head parameters it initialised (from a fixed seed, as :func:`load_masked_lm`; empty
+    for a masked LM)."""
+    if type(model).__name__ in MODEL_FOR_MASKED_LM_MAPPING_NAMES.values():
+        return copy.deepcopy(model), []
+    encoder = model.base_model
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(HEAD_INIT_SEED)
+        lm = AutoModelForMaskedLM.from_config(copy.deepcopy(model.config))
+    missing, _ = lm.base_model.load_state_dict(encoder.state_dict(), strict=False)
+    if missing:
+        raise ConfigError(
+            f"cannot build a masked LM of {type(model).__name__}: its encoder lacks "
+            f"{len(missing)} tensors of {type(lm.base_model).__name__} ({missing[0]}, ...)"
+        )
+    lm.to(device=encoder.device, dtype=encoder.dtype)
+    prefix = lm.base_model_prefix + "."
+    head = sorted(name for name, _ in lm.named_parameters() if not name.startswith(prefix))
+    logger.warning(
+        "%s has no masked-LM head: %d head tensors were randomly initialised",
+        type(model).__name__, len(head),
+    )  # fmt: skip
+    return lm, head
+
+
 def load_sequence_classifier(
     name: str | os.PathLike | None = None, num_labels: int = 2, **kwargs
 ) -> PreTrainedModel:
@@ -210,13 +241,17 @@ def model_fingerprint(model: PreTrainedModel) -> str:
 # --- max length -------------------------------------------------------------------------------
 
 
-def position_limit(model: str | os.PathLike | None) -> int | None:
-    """Tokens per input the model's position embeddings allow, or ``None`` when unknown."""
-    resolved = resolve_model(model)
-    try:
-        config = AutoConfig.from_pretrained(resolved.location, local_files_only=resolved.local)
-    except (OSError, ValueError):
-        return None  # the model loader reports it
+def position_limit(model: str | os.PathLike | PretrainedConfig | None) -> int | None:
+    """Tokens per input the model's position embeddings allow, or ``None`` when unknown;
+    ``model`` is a name (alias, folder, hub id) or a loaded model's config."""
+    if isinstance(model, PretrainedConfig):
+        config = model
+    else:
+        resolved = resolve_model(model)
+        try:
+            config = AutoConfig.from_pretrained(resolved.location, local_files_only=resolved.local)
+        except (OSError, ValueError):
+            return None  # the model loader reports it
     limit = getattr(config, "max_position_embeddings", None)
     if not isinstance(limit, int) or limit <= 0:
         return None
@@ -226,15 +261,20 @@ def position_limit(model: str | os.PathLike | None) -> int | None:
 
 
 def clamp_max_length(
-    value: int, model: str | os.PathLike | None, reserved: int = 0, option: str = "--max-length"
+    value: int,
+    model: str | os.PathLike | PretrainedConfig | None,
+    reserved: int = 0,
+    option: str = "--max-length",
 ) -> int:
     """``value`` refused below :data:`~peftdebias.validation.MIN_MAX_LENGTH` and lowered, with
-    a warning, to the positions the model has (less ``reserved`` virtual tokens of prompt
-    tuning)."""
+    a warning, to the positions the model (a name or a loaded model's config) has (less
+    ``reserved`` virtual tokens of prompt tuning)."""
     problem = Bound(MIN_MAX_LENGTH).problem(value)
     if problem:
         raise ConfigError(f"{option} {problem}")
     limit = position_limit(model)
+    if isinstance(model, PretrainedConfig):
+        model = model.name_or_path or model.model_type
     if limit is None:
         return value
     limit -= reserved

@@ -13,7 +13,14 @@ from .augment import (
     match_case,
 )
 from .files import CdaSummary, augment_file, read_texts
-from .wordlists import AXES, WordList, load_axes, load_word_list, read_word_lists
+from .wordlists import (
+    AXES,
+    WordList,
+    as_word_lists,
+    load_axes,
+    load_word_list,
+    read_word_lists,
+)
 
 __all__ = [
     "AXES",
@@ -22,6 +29,7 @@ __all__ = [
     "CounterfactualAugmenter",
     "MultiAxisAugmenter",
     "WordList",
+    "as_word_lists",
     "augment_file",
     "axis_augmenter",
     "load_axes",

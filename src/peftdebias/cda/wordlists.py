@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -207,17 +207,7 @@ def load_word_list(
     if rest and prefix.lower() in DATA_SET_PREFIXES:
         return _from_data_set(DATA_SET_PREFIXES[prefix.lower()], rest, data_dir)
     if isinstance(spec, os.PathLike) or _looks_like_path(text) or Path(text).is_file():
-        word_list = _pick(read_word_lists(text, axis), axis, text)
-        swaps = one_way_swaps(word_list)
-        if swaps:
-            shown = "; ".join(swaps[:3]) + ("; ..." if len(swaps) > 3 else "")
-            raise DataError(
-                f"word list {text}: a word listed in several tuples is replaced as in its first "
-                f"tuple only, so {len(swaps)} swap(s) go one way ({shown}); list each word in "
-                "one tuple (the published lists, which do this on purpose, load as "
-                "bias-bench:AXIS or peft-debias:AXIS)"
-            )
-        return word_list
+        return check_two_way(_pick(read_word_lists(text, axis), axis, text), text)
     key = text.strip().lower()
     if key not in AXES:
         raise ConfigError(
@@ -228,6 +218,21 @@ def load_word_list(
     resource = resources.files("peftdebias") / "resources" / "wordlists" / f"{key}.json"
     with resources.as_file(resource) as path:
         return _pick(read_word_lists(path), key, str(path))
+
+
+def check_two_way(word_list: WordList, where: str) -> WordList:
+    """``word_list``, unless a word listed in several of its tuples makes a swap go one way
+    (:func:`one_way_swaps`): then a :class:`DataError` naming ``where``."""
+    swaps = one_way_swaps(word_list)
+    if swaps:
+        shown = "; ".join(swaps[:3]) + ("; ..." if len(swaps) > 3 else "")
+        raise DataError(
+            f"word list {where}: a word listed in several tuples is replaced as in its first "
+            f"tuple only, so {len(swaps)} swap(s) go one way ({shown}); list each word in "
+            "one tuple (the published lists, which do this on purpose, load as "
+            "bias-bench:AXIS or peft-debias:AXIS)"
+        )
+    return word_list
 
 
 def _from_data_set(name: str, axis: str, data_dir: str | os.PathLike | None) -> WordList:
@@ -270,3 +275,45 @@ def load_axes(spec: str | os.PathLike, data_dir: str | os.PathLike | None = None
             raise ConfigError(f"--axis {text!r}: axis {word_list.axis!r} is given twice")
         lists.append(word_list)
     return lists
+
+
+# what :func:`as_word_lists` takes: a spec of :func:`load_axes`, a WordList, several, an
+# ``{axis: tuples}`` mapping, or the tuples of one axis
+WordListLike = (
+    str
+    | os.PathLike
+    | WordList
+    | Sequence[WordList]
+    | Mapping[str, Sequence[Sequence[str]]]
+    | Sequence[Sequence[str]]
+)
+
+
+def as_word_lists(
+    value: WordListLike, axis: str | None = None, data_dir: str | os.PathLike | None = None
+) -> list[WordList]:
+    """The word lists of an in-memory or named word list (several: one joint module).
+
+    ``value``: an ``--axis`` spec (:func:`load_axes`; with ``axis``, the key of a JSON file
+    that holds several); a :class:`WordList` or a list of them; a mapping ``{axis: [[t_0,
+    t_1, ...], ...]}`` (``axis`` picks one key); or the tuples of one axis, named ``axis``
+    (default ``custom``). Tuples given in memory are checked as a file's are.
+    """
+    if isinstance(value, str | os.PathLike):
+        if axis is not None and Path(value).is_file():
+            return [load_word_list(value, data_dir, axis=axis)]
+        return load_axes(value, data_dir)
+    if isinstance(value, WordList):
+        return [value]
+    if not isinstance(value, Mapping) and value and all(isinstance(v, WordList) for v in value):
+        return list(value)
+    if isinstance(value, Mapping):
+        if axis is not None and axis not in value:
+            raise ConfigError(f"word list has no axis {axis!r}; axes: {', '.join(value)}")
+        tuples = {key: value[key] for key in ([axis] if axis is not None else value)}
+    else:
+        tuples = {axis or "custom": value}
+    return [
+        check_two_way(WordList(key, tuple(rows), f"{key!r} (in memory)"), f"{key!r} (in memory)")
+        for key, rows in tuples.items()
+    ]

@@ -61,6 +61,7 @@ from .base import (
     read_module_config,
     read_weights,
     register_method,
+    registered_methods,
     unwrap,
     write_atomic,
 )
@@ -98,7 +99,10 @@ def accepts_key_value_cache(encoder: nn.Module) -> bool:
 
 
 class PeftMethod(DebiasMethod):
-    """A method whose module is a peft adapter built from :meth:`peft_config`."""
+    """A method whose module is a peft adapter built from :meth:`peft_config` (or the peft
+    config a user gave, ``given``: :func:`method_for_peft_config`)."""
+
+    given: PeftConfig | None = None
 
     def peft_config(self) -> PeftConfig:
         """The peft configuration for this method's config (paper defaults)."""
@@ -130,7 +134,8 @@ class PeftMethod(DebiasMethod):
             ) from exc
 
     def _attach(self, model: PreTrainedModel) -> nn.Module:
-        return self._wrap(model, self.peft_config())
+        config = copy.deepcopy(self.given) if self.given is not None else self.peft_config()
+        return self._wrap(model, config)
 
     def _state_dict(self, model: nn.Module) -> dict[str, torch.Tensor]:
         return get_peft_model_state_dict(model)
@@ -437,3 +442,50 @@ class PromptMethod(PeftMethod):
             num_virtual_tokens=self.config.num_virtual_tokens,
             prompt_tuning_init=self.config.init,
         )
+
+
+# method option -> the peft config field that holds it, where the names differ
+_PEFT_FIELDS = {
+    "alpha": "lora_alpha",
+    "dropout": "lora_dropout",
+    "block_size": "oft_block_size",
+    "init": "prompt_tuning_init",
+}
+
+
+def _option_value(value: Any) -> Any:
+    """A peft config value as a method option (``module.json``): sets sorted, enums by value."""
+    if isinstance(value, set | frozenset):
+        return sorted(value)
+    return getattr(value, "value", value)
+
+
+def method_for_peft_config(config: PeftConfig) -> PeftMethod:
+    """The registered peft method of ``config``'s type (LoRA with ``use_dora``: ``dora``)
+    whose module is built from ``config`` as given (a copy); its options, which
+    ``module.json`` records, are read from ``config``. A :class:`ConfigError` names the
+    supported types for another one."""
+    classes = [  # a calibrated method (lightpeft) changes the config it is given
+        c
+        for c in registered_methods().values()
+        if issubclass(c, PeftMethod) and not c.requires_calibration
+    ]
+    for cls in classes:
+        own = cls().peft_config()
+        if own.peft_type != config.peft_type or getattr(own, "use_dora", False) != bool(
+            getattr(config, "use_dora", False)
+        ):
+            continue
+        options = {}
+        for option in dataclasses.fields(cls.config_class):
+            name = _PEFT_FIELDS.get(option.name, option.name)
+            if hasattr(config, name):
+                options[option.name] = _option_value(getattr(config, name))
+        method = cls(**options)
+        method.peft_config()  # options the method refuses (e.g. a prompt init from text)
+        method.given = copy.deepcopy(config)
+        return method
+    supported = ", ".join(f"{type(c().peft_config()).__name__} ({c.name})" for c in classes)
+    raise ConfigError(
+        f"no debiasing method for a {type(config).__name__}; supported peft configs: {supported}"
+    )

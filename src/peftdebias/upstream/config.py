@@ -89,11 +89,21 @@ def _check_input_path(value: str | None, option: str) -> None:
         check_text_file(value, option)
 
 
+def check_values(config: UpstreamConfig, label: Callable[[str], str] = cli_option) -> None:
+    """The numbers, precision and objective of ``config``; a :class:`ConfigError` names the
+    option as ``label(field)``."""
+    check_settings(dataclasses.asdict(config), UPSTREAM_BOUNDS, label)
+    check_precision(config.bf16, config.fp16)
+    if config.objective not in OBJECTIVES:
+        raise ConfigError(
+            f"unknown {label('objective')} {config.objective!r}; valid: {', '.join(OBJECTIVES)}"
+        )
+
+
 def validate_upstream(config: UpstreamConfig) -> UpstreamConfig:
     """Check an :class:`UpstreamConfig` before anything is loaded; returns it, with
     ``max_length`` clamped to the model's positions where needed."""
-    check_settings(dataclasses.asdict(config), UPSTREAM_BOUNDS, cli_option)
-    check_precision(config.bf16, config.fp16)
+    check_values(config)
     options = config.method_options
     check_method_options(config.method, options, "--method-option", "--method-option {}".format)
     check_data_dir(config.data_dir)
@@ -106,10 +116,6 @@ def validate_upstream(config: UpstreamConfig) -> UpstreamConfig:
     wanted = config.max_length or upstream_preset(config.preset).max_length
     virtual = get_method(config.method, **config.method_options).virtual_tokens
     length = clamp_max_length(wanted, config.model, virtual)
-    if config.objective not in OBJECTIVES:
-        raise ConfigError(
-            f"unknown --objective {config.objective!r}; valid: {', '.join(OBJECTIVES)}"
-        )
     return config if length == wanted else dataclasses.replace(config, max_length=length)
 
 
@@ -147,11 +153,18 @@ def _pick(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-def resolve_plan(config: UpstreamConfig) -> UpstreamPlan:
-    """The :class:`UpstreamPlan` of a validated ``config`` (loads its word lists)."""
+def resolve_plan(
+    config: UpstreamConfig,
+    method: DebiasMethod | None = None,
+    word_lists: list[WordList] | None = None,
+) -> UpstreamPlan:
+    """The :class:`UpstreamPlan` of a validated ``config`` (loads its word lists); ``method``
+    and ``word_lists``, when given, replace those ``config`` names (the Python API's
+    objects)."""
     preset = upstream_preset(config.preset)
-    method = get_method(config.method, **config.method_options)
-    word_lists = load_axes(config.axis, data_dir=config.data_dir)  # "gender,race": joint
+    method = method or get_method(config.method, **config.method_options)
+    if word_lists is None:
+        word_lists = load_axes(config.axis, data_dir=config.data_dir)  # "gender,race": joint
     max_steps = _pick(config.max_steps, preset.max_steps)
     batch_size = max(batch_size_for(config.preset, word_list.axis) for word_list in word_lists)
     return UpstreamPlan(

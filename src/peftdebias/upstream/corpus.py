@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,24 +82,34 @@ def split_heldout(
     return train, [texts[i] for i in sorted(held)]
 
 
-def load_texts(config: UpstreamConfig) -> list[str]:
-    """The corpus' non-blank texts (the first ``max_texts``); :class:`DataError` for none."""
-    texts = list(
-        load_text_corpus(config.corpus, data_dir=config.data_dir, split=config.corpus_split)
-    )
-    if config.max_texts:
-        texts = texts[: config.max_texts]
+def usable_texts(texts: Iterable[str], name: str, max_texts: int | None = None) -> list[str]:
+    """The non-blank texts among the first ``max_texts`` of ``texts`` (all when None);
+    :class:`DataError` naming corpus ``name`` for none."""
+    texts = list(texts)
+    if max_texts:
+        texts = texts[:max_texts]
     texts = [t for t in texts if t and t.strip()]
     if not texts:
-        raise DataError(f"corpus {config.corpus!r} has no text")
+        raise DataError(f"corpus {name!r} has no text")
     return texts
 
 
+def load_texts(config: UpstreamConfig) -> list[str]:
+    """The corpus' non-blank texts (the first ``max_texts``); :class:`DataError` for none."""
+    texts = load_text_corpus(config.corpus, data_dir=config.data_dir, split=config.corpus_split)
+    return usable_texts(texts, config.corpus, config.max_texts)
+
+
 def prepare_corpus(config: UpstreamConfig, plan: UpstreamPlan) -> Corpus:
-    """Load, split and augment the corpus of ``config``; :class:`DataError` when no training
-    text holds a word of the axis (CDA would have nothing to swap)."""
+    """Load, split and augment the corpus of ``config`` (:func:`augment_corpus`)."""
+    return augment_corpus(load_texts(config), config, plan)
+
+
+def augment_corpus(texts: list[str], config: UpstreamConfig, plan: UpstreamPlan) -> Corpus:
+    """Split ``texts`` (the corpus ``config.corpus``) into training and held-out texts and
+    augment both; :class:`DataError` when no training text holds a word of the axis (CDA
+    would have nothing to swap)."""
     augmenter = plan.augmenter
-    texts = load_texts(config)
     train_texts, heldout_texts = split_heldout(
         texts, plan.eval_fraction, plan.max_eval_texts, config.seed
     )

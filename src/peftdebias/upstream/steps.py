@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .._version import library_versions
 from ..methods import count_parameters
-from ..models import load_masked_lm, load_tokenizer, model_fingerprint
+from ..models import as_masked_lm, load_masked_lm, load_tokenizer, model_fingerprint
 from ..training.heads import head_parameters
 from ..training.masking import TextMaskingCollator, premask
 from ..training.progress import show_phase
@@ -46,24 +47,42 @@ def load_base(config: UpstreamConfig) -> BaseModel:
     return BaseModel(model, tokenizer, missing_head, model_fingerprint(model))
 
 
+def base_from_model(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, seed: int
+) -> BaseModel:
+    """Seed torch and take a masked LM of the loaded ``model`` (a copy: see
+    :func:`~peftdebias.models.as_masked_lm`), as :func:`load_base` loads one."""
+    torch.manual_seed(seed)
+    lm, missing_head = as_masked_lm(model)
+    return BaseModel(lm, tokenizer, missing_head, model_fingerprint(lm))
+
+
 @dataclass(frozen=True)
 class Phases:
     """What the training phases of one run share: options, tokenizer, premasked held-out
-    rows, and the folder of their checkpoints (``<output>/checkpoints/<phase>``)."""
+    rows, the folder of their checkpoints (``<output>/checkpoints/<phase>``) and the
+    ``TrainingArguments`` values that replace the phases' own (``overrides``: the Python
+    API's ``training_args``; none from the command line)."""
 
     config: UpstreamConfig
     plan: UpstreamPlan
     tokenizer: PreTrainedTokenizerBase
     heldout: list[dict[str, list[int]]]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(
-        cls, config: UpstreamConfig, plan: UpstreamPlan, base: BaseModel, corpus: Corpus
+        cls,
+        config: UpstreamConfig,
+        plan: UpstreamPlan,
+        base: BaseModel,
+        corpus: Corpus,
+        overrides: Mapping[str, Any] | None = None,
     ) -> Phases:
         """Phases with the held-out rows of ``corpus`` masked once (seeded)."""
         texts = [row["text"] for row in corpus.heldout_rows]
         heldout = premask(base.tokenizer, texts, plan.max_length, config.seed)
-        return cls(config, plan, base.tokenizer, heldout)
+        return cls(config, plan, base.tokenizer, heldout, dict(overrides or {}))
 
     @property
     def work(self) -> Path:
@@ -101,6 +120,8 @@ class Phases:
             gradient_accumulation_steps=self.config.gradient_accumulation_steps,
             warmup_ratio=self.config.warmup_ratio,
         )
+        if self.overrides:
+            args = dataclasses.replace(args, **self.overrides)
         collator = TextMaskingCollator(
             self.tokenizer,
             max_length=self.plan.max_length,
