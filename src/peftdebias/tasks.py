@@ -8,6 +8,7 @@ hate speech, class weights GHC {0: 1, 1: 10} and Stormfront {0: 1, 1: 6.7}.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,19 +59,37 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
-def get_task(name_or_path: str) -> TaskSpec:
-    """The registered task ``name_or_path``, or a user file task (carved 80/10/10)."""
+def get_task(
+    name_or_path: str, dev_file: str | None = None, test_file: str | None = None
+) -> TaskSpec:
+    """The registered task ``name_or_path``, or a user file task: the training file, carved
+    80/10/10, or with its own ``dev_file`` and ``test_file`` (both or neither)."""
     key = name_or_path.strip().lower()
     if key in TASKS:
+        if dev_file or test_file:
+            raise ConfigError(
+                f"--dev-file and --test-file go with --task FILE (a training file), not the "
+                f"registered task {key!r}, which has its own splits"
+            )
         return TASKS[key]
     path = Path(name_or_path)
-    if path.suffix.lower() in {".csv", ".tsv", ".tab", ".jsonl"}:
-        if not path.is_file():
-            raise ConfigError(f"--task file {path} does not exist")
-        return TaskSpec(str(path), "all", "all", "all", "macro_f1", carve=True)
-    raise ConfigError(
-        f"unknown --task {name_or_path!r}; valid: {', '.join(TASKS)}, or a .csv/.tsv/.jsonl file"
-    )
+    if path.suffix.lower() not in {".csv", ".tsv", ".tab", ".jsonl"}:
+        raise ConfigError(
+            f"unknown --task {name_or_path!r}; valid: {', '.join(TASKS)}, or a .csv/.tsv/.jsonl "
+            "file"
+        )
+    files = {"--task": path, "--dev-file": dev_file, "--test-file": test_file}
+    for option, file in files.items():
+        if file and not Path(file).is_file():
+            raise ConfigError(f"{option} file {file} does not exist")
+    if bool(dev_file) != bool(test_file):
+        raise ConfigError(
+            "give --dev-file and --test-file together (or neither: --task FILE is then carved "
+            "80/10/10 into train, dev and test)"
+        )
+    if dev_file:
+        return TaskSpec(str(path), str(path), str(dev_file), str(test_file), "macro_f1")
+    return TaskSpec(str(path), "all", "all", "all", "macro_f1", carve=True)
 
 
 # the marks mark_coreference puts around the candidates A, B and the pronoun
@@ -138,6 +157,28 @@ def carve(dataset: Dataset, seed: int) -> dict[str, Dataset]:
     return {"train": first["train"], "dev": second["train"], "test": second["test"]}
 
 
+def user_task_splits(
+    tables: Mapping[str, str | os.PathLike | Dataset],
+    columns: Mapping[str, str | None] | None,
+    seed: int,
+) -> dict[str, Dataset]:
+    """``{"train", "dev", "test"}`` of a user task: ``tables`` (files or Datasets) with their
+    ``columns`` (``text``, ``label``, ``attribute``, ``text_pair``: the table's column names;
+    default ``text`` and ``label``) loaded with one label mapping; only ``train`` given: it
+    is carved 80/10/10 (seeded)."""
+    from .data import load_user_splits
+
+    columns = columns or {}
+    splits = load_user_splits(
+        tables,
+        text_column=columns.get("text") or "text",
+        label_column=columns.get("label") or "label",
+        attribute_column=columns.get("attribute"),
+        text_pair_column=columns.get("text_pair"),
+    )
+    return carve(splits["train"], seed) if set(splits) == {"train"} else splits
+
+
 def load_task_splits(
     task: TaskSpec,
     data_dir: str | os.PathLike | None,
@@ -146,7 +187,7 @@ def load_task_splits(
 ) -> dict[str, Dataset]:
     """``{"train", "dev", "test"}`` data sets of ``task`` with a ``text`` column (GAP: the
     downstream evaluation marks the mentions, :func:`mark_coreference`)."""
-    from .data import load, load_user_table
+    from .data import load
 
     if task.name in TASKS:
         if task.carve:
@@ -156,16 +197,11 @@ def load_task_splits(
                 role: load(task.name, getattr(task, role), data_dir)
                 for role in ("train", "dev", "test")
             }
+    elif task.carve:
+        splits = user_task_splits({"train": task.name}, columns, seed)
     else:
-        columns = columns or {}
-        table = load_user_table(
-            task.name,
-            text_column=columns.get("text") or "text",
-            label_column=columns.get("label") or "label",
-            attribute_column=columns.get("attribute"),
-            text_pair_column=columns.get("text_pair"),
-        )
-        splits = carve(table, seed)
+        files = {"train": task.train, "dev": task.dev, "test": task.test}
+        splits = user_task_splits(files, columns, seed)
     if "label" in splits["train"].column_names:  # a one-class train split learns nothing
         from .data.tables import check_classes
 

@@ -17,7 +17,7 @@ from .registry import (
     resolve_cache_dir,
     resolve_data_dir,
 )
-from .user import load_text_corpus, load_user_table
+from .user import load_text_corpus, load_user_splits, load_user_table
 
 __all__ = [
     "DataSource",
@@ -28,6 +28,7 @@ __all__ = [
     "list_sources",
     "load",
     "load_text_corpus",
+    "load_user_splits",
     "load_user_table",
     "locate",
     "register",

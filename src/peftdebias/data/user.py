@@ -14,11 +14,12 @@ from __future__ import annotations
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from datasets import Dataset
+from datasets import ClassLabel, Dataset
 
 from ..errors import ConfigError, DataError
 from .registry import get_source, load
@@ -47,13 +48,13 @@ def _line(path: Path, index: int) -> str:
     return f"line {index + 2}"  # the header is line 1
 
 
-def _values(frame: pd.DataFrame, column: str, path: Path) -> list[str]:
+def _values(frame: pd.DataFrame, column: str, table: _Table) -> list[str]:
     """Column as strings; a missing (null) or blank value is an error naming its row."""
     series = frame[column]
     blank = series.isna() | (series.astype(str).str.strip() == "")
     if blank.any():
         index = int(blank.to_numpy().argmax())
-        raise DataError(f"{path}, {_line(path, index)}: column {column} is empty")
+        raise DataError(f"{table.where}, {table.line(index)}: column {column} is empty")
     return series.astype(str).tolist()
 
 
@@ -133,6 +134,104 @@ def check_label_counts(
         )
 
 
+# a user table: a csv/tsv/jsonl file, or a Dataset with the same columns
+UserTable = str | os.PathLike | Dataset
+
+
+@dataclass
+class _Table:
+    """The columns of one user table, where it comes from and how its rows are named."""
+
+    where: str
+    line: Callable[[int], str]  # 0-based row -> its position ("line 5", "record 3", "row 2")
+    columns: dict[str, list] = field(default_factory=dict)
+
+
+def _dataset_frame(dataset: Dataset, required: tuple[str, ...], where: str) -> pd.DataFrame:
+    """The ``required`` columns of ``dataset`` as strings (a ClassLabel's by class name)."""
+    require_columns(dataset.column_names, required, where)
+    frame = {}
+    for name in dict.fromkeys(required):
+        feature, values = dataset.features[name], dataset[name][:]
+        named = feature.int2str if isinstance(feature, ClassLabel) else str
+        frame[name] = [None if value is None else named(value) for value in values]
+    return pd.DataFrame(frame)
+
+
+def _read_user_table(
+    source: UserTable, role: str, columns: dict[str, str | None], required: tuple[str, ...]
+) -> _Table:
+    """One user table's normalised columns (``columns``: normalised name -> its column)."""
+    if isinstance(source, Dataset):
+        table = _Table(f"{role} Dataset", lambda index: f"row {index + 1}")
+        frame = _dataset_frame(source, required, table.where)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"file {path} does not exist")
+        table = _Table(str(path), lambda index: _line(path, index))
+        frame = _read_any(path, required)
+    if frame.empty:
+        raise DataError(f"{table.where}: no rows")
+    id_column = columns["id"]
+    ids = _values(frame, id_column, table) if id_column else [str(i) for i in range(len(frame))]
+    table.columns = {"id": ids}
+    for key, column in columns.items():
+        if column and key != "id":
+            table.columns[key] = _values(frame, column, table)
+    return table
+
+
+def _encode_labels(tables: dict[str, _Table], column: str, min_classes: int) -> tuple[str, ...]:
+    """Encode the labels of every table with one class mapping (see :func:`encode_labels`;
+    fewer than ``min_classes`` classes in all of them is an error); returns the names."""
+    places = [(t, i) for t in tables.values() for i in range(len(t.columns["label"]))]
+    values = [table.columns["label"][index] for table, index in places]
+    if len(tables) == 1:
+        (table,) = tables.values()
+        where, line = f"{table.where}, column {column}", table.line
+    else:
+        where = f"column {column} of {', '.join(table.where for table in tables.values())}"
+
+        def line(index: int) -> str:
+            table, row = places[index]
+            return f"{table.where}, {table.line(row)}"
+
+    ids, names = encode_labels(values, where, line)
+    check_label_counts(ids, names, where, line, min_classes)
+    start = 0
+    for table in tables.values():
+        end = start + len(table.columns["label"])
+        table.columns["label"], start = ids[start:end], end
+    return names
+
+
+def load_user_splits(
+    sources: Mapping[str, UserTable],
+    text_column: str,
+    label_column: str | None = None,
+    attribute_column: str | None = None,
+    text_pair_column: str | None = None,
+    id_column: str | None = None,
+    min_classes: int = 2,
+) -> dict[str, Dataset]:
+    """Load user tables, e.g. ``{"train": path, "dev": path, "test": dataset}``, as Datasets
+    with the normalised column names (see :func:`load_user_table`). Every table needs every
+    column given; the labels of all of them are encoded together, so a class has one id in
+    every split. Errors name the file (or the split's Dataset) and the column or row."""
+    columns = {
+        "text": text_column,
+        "text_pair": text_pair_column,
+        "label": label_column,
+        "attribute": attribute_column,
+        "id": id_column,
+    }
+    required = (text_column, *(name for key, name in columns.items() if name and key != "text"))
+    tables = {role: _read_user_table(src, role, columns, required) for role, src in sources.items()}
+    names = _encode_labels(tables, label_column, min_classes) if label_column else None
+    return {role: to_dataset(table.columns, role, names) for role, table in tables.items()}
+
+
 def load_user_table(
     path: str | os.PathLike,
     text_column: str,
@@ -151,36 +250,10 @@ def load_user_table(
     labels that cannot be meant (see :func:`encode_labels`; fewer than ``min_classes``
     classes); warns (:class:`~peftdebias.data.tables.DataWarning`) about rare classes.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"file {path} does not exist")
-    optional = {
-        "text_pair": text_pair_column,
-        "label": label_column,
-        "attribute": attribute_column,
-        "id": id_column,
-    }
-    required = (text_column, *(name for name in optional.values() if name))
-    frame = _read_any(path, required)
-    if frame.empty:
-        raise DataError(f"{path}: no rows")
-    columns: dict[str, list] = {
-        "id": _values(frame, id_column, path) if id_column else [str(i) for i in range(len(frame))],
-        "text": _values(frame, text_column, path),
-    }
-    label_names = None
-    for key in ("text_pair", "label", "attribute"):
-        if optional[key]:
-            columns[key] = _values(frame, optional[key], path)
-    if label_column:
-        where = f"{path}, column {label_column}"
-
-        def line(index: int) -> str:
-            return _line(path, index)
-
-        columns["label"], label_names = encode_labels(columns["label"], where, line)
-        check_label_counts(columns["label"], label_names, where, line, min_classes)
-    return to_dataset(columns, split, label_names)
+    return load_user_splits(
+        {split: path}, text_column, label_column, attribute_column, text_pair_column,
+        id_column, min_classes,
+    )[split]  # fmt: skip
 
 
 def load_text_corpus(

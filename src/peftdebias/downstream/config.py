@@ -153,7 +153,10 @@ def validate_downstream(config: DownstreamConfig) -> DownstreamConfig:
     check_class_weights(config.class_weights, "--class-weights")
     check_data_dir(config.data_dir)
     if Path(config.task).is_file():
-        check_task_file(config.task)
+        check_task_file(config.task, carved=not (config.dev_file or config.test_file))
+    for option, path in (("--dev-file", config.dev_file), ("--test-file", config.test_file)):
+        if path:
+            check_task_file(path, option, carved=False)
     _check_terms(config)
     check_model(config.model)
     virtual = _module_virtual_tokens(config.debias, "--debias")
@@ -199,7 +202,7 @@ def resolve_plan(config: DownstreamConfig) -> DownstreamPlan:
     """The :class:`DownstreamPlan` of a validated ``config``."""
     start = start_of(config)
     check_options(config)
-    task = get_task(config.task)
+    task = get_task(config.task, config.dev_file, config.test_file)
     preset = downstream_preset(config.preset)
     return DownstreamPlan(
         start=start,

@@ -67,6 +67,15 @@ class DownstreamConfig:
         help="bias-in-bios, ghc, stormfront, founta, mnli, snli, gap, or a .csv/.tsv/.jsonl file"
     )
     output: str = output_option()
+    dev_file: str | None = option(
+        None,
+        metavar="FILE",
+        help="with --task FILE: the development split's file (same columns; with --test-file, "
+        "instead of carving --task 80/10/10)",
+    )
+    test_file: str | None = option(
+        None, metavar="FILE", help="with --task FILE: the test split's file (see --dev-file)"
+    )
     model: str = model_option()
     # one module folder, or several to compose
     debias: str | list[str] | None = option(
