@@ -12,6 +12,9 @@ rest is fine-tuned on a task. The steps of the command line, as Python (imported
 - metrics: :func:`read_predictions`, :func:`compute_metrics`, :class:`MetricOptions`
 - run: :func:`load_config`, :func:`run_experiment` (or :func:`run` from a YAML file)
 - report: :func:`report` / :func:`write_report`; :func:`quickstart`
+- on objects (docs/api.md): :func:`learn_module` -> :class:`DebiasModule` (``save_pretrained``,
+  :func:`load_module`), :func:`attach_frozen`, :func:`task_splits`,
+  :func:`evaluate_predictions`
 
 Example (the quickstart's two phases by hand)::
 
@@ -33,6 +36,12 @@ from ._version import __version__
 
 # public name -> module that defines it (relative to this package)
 _API: dict[str, str] = {
+    "DebiasModule": ".api",
+    "attach_frozen": ".api",
+    "evaluate_predictions": ".api",
+    "learn_module": ".api",
+    "load_module": ".api",
+    "task_splits": ".api",
     "UpstreamConfig": ".upstream",
     "UpstreamResult": ".upstream",
     "train_upstream": ".upstream",
