@@ -23,7 +23,7 @@ Example (the quickstart's two phases by hand)::
                                         output="runs/lora", data_dir="../shared/data"))
     result = pd.train_downstream(pd.DownstreamConfig(task="ghc", debias="runs/lora",
                                                      output="runs/ghc", data_dir="../shared/data"))
-    print(result.metrics["splits"]["test"]["metrics"]["fprd"]["fprd"])
+    print(result.record.splits["test"].metrics.fprd.fprd)  # typed records of metrics.json
 """
 
 from __future__ import annotations

@@ -28,15 +28,16 @@ def _run(args: argparse.Namespace) -> int:
 
     config = config_from_args(DownstreamConfig, args)
     result = train_downstream(config)
-    splits = result.metrics["splits"]
-    test = splits["test"]["metrics"]["classification"]
-    line = f"{config.task}: test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}"
-    interval = splits["test"].get("intervals", {}).get("classification.macro_f1")
-    if interval and interval.get("low") is not None:
-        line += f" [{interval['low']:.4f}, {interval['high']:.4f}]"
-    if "bias-nli" in splits:
-        nli = splits["bias-nli"]["metrics"]["bias-nli"]
-        line += f"; Bias-NLI FN {nli['fraction_neutral']:.4f}, NN {nli['net_neutral']:.4f}"
-    print(results_table(result.metrics))
+    test = result.record.splits["test"]
+    scores = test.metrics.classification
+    line = f"{config.task}: test accuracy {scores.accuracy:.4f}, macro-F1 {scores.macro_f1:.4f}"
+    interval = test.interval(("classification", "macro_f1"))
+    if interval is not None and interval.low is not None:
+        line += f" [{interval.low:.4f}, {interval.high:.4f}]"
+    nli_split = result.record.splits.get("bias-nli")
+    if nli_split is not None and nli_split.metrics.bias_nli is not None:
+        nli = nli_split.metrics.bias_nli
+        line += f"; Bias-NLI FN {nli.fraction_neutral:.4f}, NN {nli.net_neutral:.4f}"
+    print(results_table(result.record))
     print(f"{line}; metrics in {result.output / 'metrics.json'}")
     return 0

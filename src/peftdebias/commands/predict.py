@@ -26,16 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..downstream import PredictConfig, predict_file
+    from ..metrics.results import SplitResult
 
     config = config_from_args(PredictConfig, args)
-    metrics = predict_file(config)
-    scores = metrics["metrics"]["classification"]
+    result = SplitResult.from_json(predict_file(config), str(config.output))
+    scores = result.metrics.classification
     line = (
-        f"{config.input}: {metrics['n']} rows, accuracy {scores['accuracy']:.4f}, "
-        f"macro-F1 {scores['macro_f1']:.4f}"
+        f"{config.input}: {result.n} rows, accuracy {scores.accuracy:.4f}, "
+        f"macro-F1 {scores.macro_f1:.4f}"
     )
-    fprd = metrics["metrics"].get("fprd", {}).get("fprd")
-    if fprd is not None:
-        line += f", FPRD {fprd:.4f}"
+    if result.metrics.fprd is not None and result.metrics.fprd.fprd is not None:
+        line += f", FPRD {result.metrics.fprd.fprd:.4f}"
     print(f"{line}; predictions and metrics in {config.output}")
     return 0

@@ -15,6 +15,7 @@ from ..cda import AXES, load_word_list
 from ..errors import ConfigError, DataError
 from ..methods.compose import as_folders, check_composition
 from ..methods.registry import method_of
+from ..metrics.results import MetricsFile
 from ..metrics.terms import axis_terms, read_term_file
 from ..models import clamp_max_length
 from ..presets import DOWNSTREAM_PRESETS, downstream_preset
@@ -43,6 +44,11 @@ class DownstreamResult:
 
     output: Path
     metrics: dict[str, Any]
+
+    @property
+    def record(self) -> MetricsFile:
+        """:attr:`metrics` as typed records (``record.splits["test"].metrics.fprd.fprd``)."""
+        return MetricsFile.from_json(self.metrics, str(self.output / "metrics.json"))
 
 
 def start_of(config: DownstreamConfig) -> str:
