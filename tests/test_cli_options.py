@@ -9,6 +9,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -86,6 +87,30 @@ def _plain(cls: type, args: argparse.Namespace):
     if cls is DownstreamConfig:  # the start REQUIRED gives; each column option, unset
         required.update(baseline="ft", columns=dict.fromkeys(COLUMNS))
     return cls(**required)
+
+
+def _names_in(help_text: str) -> set[str]:
+    """The comma/'or'-separated names a help text lists, before any '(' remark."""
+    listed = re.sub(r"\([^)]*\)", "", help_text).replace(" or ", ", ")
+    return {name.strip() for name in listed.split(",")} - {""}
+
+
+def test_option_help_lists_exactly_the_registered_names():
+    """--method, --task, --axis and --benchmarks help is written without importing the
+    registries (fast --help); it must name exactly what they hold."""
+    from peftdebias.cda import AXES
+    from peftdebias.intrinsic.registry import BENCHMARKS
+    from peftdebias.methods import METHODS
+    from peftdebias.tasks import TASKS
+
+    configs = (UpstreamConfig, DownstreamConfig, IntrinsicConfig)
+    fields = [f for config in configs for f in dataclasses.fields(config)]
+    helps = {f.name: f.metadata["help"] for f in fields if "help" in f.metadata}
+    assert _names_in(helps["method"]) == set(METHODS)
+    assert set(TASKS) <= _names_in(helps["task"])
+    assert _names_in(helps["task"]) - set(TASKS) == {"a .csv/.tsv/.jsonl file"}
+    assert set(AXES) | {"a word-list file"} <= _names_in(helps["axis"].split(";")[0])
+    assert set(BENCHMARKS) == set(helps["benchmarks"].split()[3].split(","))
 
 
 def test_spellings_of_the_options():

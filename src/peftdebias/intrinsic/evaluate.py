@@ -39,7 +39,7 @@ class IntrinsicConfig:
     ``peftdebias intrinsic`` are generated from these fields."""
 
     benchmarks: tuple[str, ...] = option(
-        BENCHMARKS, help="comma-separated subset of crows,stereoset,seat (default: all)"
+        BENCHMARKS, help=f"comma-separated subset of {','.join(BENCHMARKS)} (default: all)"
     )
     bias_type: str | None = option(
         None,
