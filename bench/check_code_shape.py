@@ -67,41 +67,31 @@ def graph() -> dict[str, set[str]]:
     return {module_name(p): imports(p, modules) for p in paths}
 
 
+def reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    """The modules ``start`` imports directly or through others (itself only via a cycle)."""
+    seen: set[str] = set()
+    todo = list(edges.get(start, ()))
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(edges.get(node, ()))
+    return seen
+
+
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components with more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
+    """The strongly connected components with more than one module: modules that reach
+    each other (the graph has a few hundred modules, so reachability per module is cheap)."""
+    reach = {node: reachable(edges, node) for node in edges}
     found: list[list[str]] = []
-    counter = [0]
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = counter[0]
-        counter[0] += 1
-        stack.append(node)
-        on_stack.add(node)
-        for nxt in sorted(edges.get(node, ())):
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in on_stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                top = stack.pop()
-                on_stack.discard(top)
-                component.append(top)
-                if top == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    sys.setrecursionlimit(10_000)
+    placed: set[str] = set()
     for node in sorted(edges):
-        if node not in index:
-            visit(node)
+        if node in placed:
+            continue
+        component = {node} | {m for m in reach[node] if node in reach.get(m, ())}
+        placed |= component
+        if len(component) > 1:
+            found.append(sorted(component))
     return found
 
 
