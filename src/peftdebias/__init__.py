@@ -28,54 +28,43 @@ Example (the quickstart's two phases by hand)::
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
 from ._version import __version__
+from .lazy import lazy_exports
 
 # public name -> module that defines it (relative to this package)
 _API: dict[str, str] = {
-    "DebiasModule": ".api",
-    "attach_frozen": ".api",
-    "evaluate_predictions": ".api",
-    "learn_module": ".api",
-    "load_module": ".api",
-    "task_splits": ".api",
-    "UpstreamConfig": ".upstream",
-    "UpstreamResult": ".upstream",
-    "train_upstream": ".upstream",
-    "DownstreamConfig": ".downstream",
-    "DownstreamResult": ".downstream",
-    "train_downstream": ".downstream",
-    "load_classifier": ".downstream",
-    "IntrinsicConfig": ".intrinsic",
-    "evaluate_intrinsic": ".intrinsic",
-    "load_debiased_lm": ".upstream",
-    "MetricOptions": ".metrics",
-    "compute_metrics": ".metrics",
-    "read_predictions": ".metrics",
-    "ExperimentConfig": ".experiments",
-    "load_config": ".experiments",
-    "run_experiment": ".experiments",
-    "write_report": ".experiments",
-    "quickstart": ".experiments",
-    "QuickstartSizes": ".experiments",
+    "DebiasModule": "api",
+    "attach_frozen": "api",
+    "evaluate_predictions": "api",
+    "learn_module": "api",
+    "load_module": "api",
+    "task_splits": "api",
+    "UpstreamConfig": "upstream",
+    "UpstreamResult": "upstream",
+    "train_upstream": "upstream",
+    "DownstreamConfig": "downstream",
+    "DownstreamResult": "downstream",
+    "train_downstream": "downstream",
+    "load_classifier": "downstream",
+    "IntrinsicConfig": "intrinsic",
+    "evaluate_intrinsic": "intrinsic",
+    "load_debiased_lm": "upstream",
+    "MetricOptions": "metrics",
+    "compute_metrics": "metrics",
+    "read_predictions": "metrics",
+    "ExperimentConfig": "experiments",
+    "load_config": "experiments",
+    "run_experiment": "experiments",
+    "write_report": "experiments",
+    "quickstart": "experiments",
+    "QuickstartSizes": "experiments",
 }
 
-__all__ = [*sorted(_API), "__version__", "report", "run"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(_API[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+__getattr__, __dir__, _EXPORTS = lazy_exports(__name__, globals(), _API)
+__all__ = [*_EXPORTS, "__version__", "report", "run"]
 
 
 def run(config: str | os.PathLike, output: str | os.PathLike, data_dir: str | None = None) -> Any:

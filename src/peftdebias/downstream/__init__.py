@@ -28,8 +28,7 @@ length-sorted batches, dynamic padding, no autograd, optional bf16 autocast);
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy import lazy_exports
 
 # public name -> submodule that defines it; imported on first use, so that the light
 # ``options`` module (read by ``peftdebias downstream --help``) loads without torch
@@ -58,16 +57,4 @@ _API: dict[str, str] = {
     "validate_downstream": "config",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _API)

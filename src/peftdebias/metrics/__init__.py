@@ -14,9 +14,7 @@
 
 from __future__ import annotations
 
-import importlib
-import types
-from typing import Any
+from ..lazy import lazy_exports
 
 # public name -> submodule that defines it; imported on first use so that the light parts
 # (e.g. the CLI's option choices) do not pull in scikit-learn and datasets.
@@ -50,21 +48,4 @@ _API: dict[str, str] = {
     "write_predictions": "predictions",
 }
 
-__all__ = sorted(_API)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
-        globals()[name] = value
-        # importing a submodule binds it on the package under its name, which hides the
-        # function of the same name (``fprd``): bind the function again
-        for other, module in _API.items():
-            if other == module and isinstance(globals().get(other), types.ModuleType):
-                globals()[other] = getattr(globals()[other], other)
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_API})
+__getattr__, __dir__, __all__ = lazy_exports(__name__, globals(), _API)
