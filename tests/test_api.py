@@ -105,7 +105,7 @@ def test_learned_module_equals_the_command_lines(tiny_bert, tmp_path):
     assert all(torch.equal(ours[name], theirs[name]) for name in ours)
     meta = json.loads((saved / "debias.json").read_text())
     assert meta["corpus"]["name"] == "(texts given)" and meta["base_model"] == str(tiny_bert)
-    same = ("axis", "axes", "word_list_hash", "method_config", "trainable_parameters")
+    same = ("axis", "axes", "word_list_hash", "method", "trainable_parameters")
     assert {key: meta[key] for key in same} == {key: cli.metadata[key] for key in same}
     assert meta["heldout_after"] == cli.metadata["heldout_after"]
     assert sorted(meta["files"]) == sorted(cli.metadata["files"])
@@ -144,7 +144,7 @@ def test_peft_config_and_an_encoder_without_head(tiny_bert, tmp_path):
         text_column="sentence", head_warmup_steps=2, **SMALL,
     )  # fmt: skip
     assert module.method.name == "lora" and module.method.config.r == 2
-    assert module.metadata["method_config"]["target_modules"] == ["query"]
+    assert module.method.config.target_modules == ["query"]
     assert module.metadata["head_warmup"]["steps"] == 2  # a head was made and warmed up
     # the encoder's classifier takes the module (same fingerprint), before it is saved
     classifier = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=2)

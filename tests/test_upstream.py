@@ -64,11 +64,9 @@ def test_module_trains_and_backbone_stays_bit_identical(tiny_bert, corpus, tmp_p
     meta = json.loads((out / "debias.json").read_text())
     for key in (
         "base_model",
-        "base_model_fingerprint",
         "axis",
         "word_list_hash",
         "method",
-        "method_config",
         "trainable_parameters",
         "trainable_percent",
         "heldout_before",
@@ -81,6 +79,10 @@ def test_module_trains_and_backbone_stays_bit_identical(tiny_bert, corpus, tmp_p
     ):
         assert key in meta, key
     assert meta["method"] == method and meta["axis"] == "gender"
+    # the method's options and the base model's fingerprint are stored once, in module.json
+    record = json.loads((out / "module.json").read_text())
+    assert "config" in record and "fingerprint" in record["base_model"]
+    assert not {"method_config", "base_model_fingerprint", "format"} & set(meta)
     assert meta["training"]["steps"] == 4
     assert meta["corpus"]["texts_with_attribute_words"] > 0
     assert 0 < meta["trainable_percent"] < 100

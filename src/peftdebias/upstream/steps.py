@@ -286,20 +286,19 @@ def artefact_metadata(
     training: ModuleTraining,
     started: float,
 ) -> dict[str, Any]:
-    """``debias.json``: how the module was trained and how it scores on the held-out rows."""
+    """``debias.json``: how the module was trained and how it scores on the held-out rows.
+    The method's options and the base-model fingerprint are stored once, in ``module.json``
+    (:mod:`peftdebias.methods.base`)."""
     config, plan = phases.config, phases.plan
     trainable, total, percent = training.parameters
     return {
         "head_warmup": warmup,
-        "format": "peftdebias-module/1",
         "base_model": config.model,
-        "base_model_fingerprint": base.fingerprint,
         "base_model_revision": getattr(training.model.config, "_commit_hash", None),
         "axis": corpus.axis,
         "axes": [word_list.axis for word_list in plan.word_lists],
         "word_list_hash": word_list_hash(plan.word_lists),
         "method": plan.method.name,
-        "method_config": dataclasses.asdict(plan.method.config),
         "objective": config.objective,
         "consistency_weight": plan.consistency_weight,
         "trainable_parameters": trainable,
