@@ -47,7 +47,7 @@ from .curves import curves_markdown
 from .goal import goal_markdown, goal_rows
 from .plots import make_plots
 from .records import Manifest
-from .summary import results_markdown
+from .summary import plots_markdown, results_markdown
 
 
 def _fmt(stat: Stat | None, marker: str = "", digits: int = 3) -> str:
@@ -270,10 +270,7 @@ def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
                   DIFFERENCES_NOTE, "", *p_lines, ""]  # fmt: skip
     lines += goal_markdown(collected)
     lines += curves_markdown(collected.upstream)
-    if plots:
-        lines += ["## Plots", ""]
-        for path, caption in plots:
-            lines += [f"![{caption}]({os.path.relpath(path, out)})", "", f"*{caption}*", ""]
+    lines += plots_markdown(plots, out)
     return "\n".join([*lines, *_unfinished(collected.manifest)])
 
 

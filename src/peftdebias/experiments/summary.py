@@ -127,10 +127,7 @@ def results_markdown(collected: Collected, plots: list[tuple[Path, str]], out: P
         lines += paper_table2(collected, paper)
     lines += goal_markdown(collected)
     lines += curves_markdown(collected.upstream)
-    if plots:
-        lines += ["## Plots", ""]
-        for path, caption in plots:
-            lines += [f"![{caption}]({os.path.relpath(path, out)})", "", f"*{caption}*", ""]
+    lines += plots_markdown(plots, out)
     return "\n".join(lines)
 
 
@@ -332,3 +329,13 @@ def _paper_column(
         return None
     column = task_title(collected.tasks[task].metric) if metric.paper == TASK else metric.paper
     return column if column in block.columns else None
+
+
+def plots_markdown(plots: list[tuple[Path, str]], out: Path) -> list[str]:
+    """The "Plots" section: each PNG (relative to ``out``) with its caption."""
+    if not plots:
+        return []
+    lines = ["## Plots", ""]
+    for path, caption in plots:
+        lines += [f"![{caption}]({os.path.relpath(path, out)})", "", f"*{caption}*", ""]
+    return lines
