@@ -395,6 +395,11 @@ def _(env):
     return run(env, grid, "--dry-run"), "upstream.modules[0].name"
 
 
+@case("--only pattern that matches no cell")
+def _(env):
+    return run(env, env.grid(), "--dry-run", "--only", "downstream/nope/*"), "--only"
+
+
 @case("YAML max_steps: -5 (--dry-run)")
 def _(env):
     grid = env.grid()

@@ -18,7 +18,7 @@ from scipy import stats
 from transformers import AutoModel
 
 from peftdebias.cli import main
-from peftdebias.errors import OutputExistsError
+from peftdebias.errors import ConfigError, OutputExistsError
 from peftdebias.experiments import from_dict, run_cell, run_experiment
 from peftdebias.experiments.collect import Stat, paired_p_value
 from peftdebias.testing import minilm_tokenizer, tiny_config
@@ -214,6 +214,30 @@ def test_one_runner_per_folder(grid):
         fcntl.flock(handle, fcntl.LOCK_EX)
         with pytest.raises(OutputExistsError, match="another peftdebias run"):
             run_experiment(grid.config, grid.out)
+
+
+def test_only_runs_the_matching_cells_and_what_they_need(grid, tmp_path):
+    ran: list[str] = []
+
+    def record(cell, folder, root, config):
+        ran.append(cell.id)
+        return {}
+
+    out = tmp_path / "run"
+    first = run_experiment(grid.config, out, cell_runner=record, only=["downstream/*/ft/*"])
+    assert ran == ["downstream/toy-task/ft/s1", "downstream/toy-task/ft/s2"]
+    assert first.ok and first.counts == {"finished": 2, "pending": 3}
+    ran.clear()
+    second = run_experiment(
+        grid.config, out, cell_runner=record, only=["downstream/toy-task/lora-toy-s1/s2"]
+    )
+    assert ran == ["upstream/lora-toy-s1", "downstream/toy-task/lora-toy-s1/s2"]
+    assert second.ok and second.counts == {"finished": 4, "pending": 1}
+    ran.clear()
+    assert run_experiment(grid.config, out, cell_runner=record).ok
+    assert ran == ["downstream/toy-task/lora-toy-s1/s1"]  # the rest was done
+    with pytest.raises(ConfigError, match=r"--only 'upstream/nothing\*' matches no cell"):
+        run_experiment(grid.config, out, cell_runner=record, only=["upstream/nothing*"])
 
 
 # --- report ------------------------------------------------------------------------------

@@ -31,6 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "finished cells are copied there, cells found there are not run again",
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run only the cells whose id matches this glob (repeatable), with the cells they "
+        "need, e.g. --only 'downstream/*/cda/*'; the others wait for a later run",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="validate the config and list its cells only"
     )
     parser.add_argument(
@@ -41,20 +49,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ..experiments import load_config, plan, results_tables, run_experiment, write_report
+    from ..experiments.runner import select
     from ..validation import check_data_dir, check_output_dir
 
     check_data_dir(args.data_dir)
     overrides = {"data_dir": args.data_dir, "model": args.model, "results": args.results}
     config = load_config(args.config, overrides)
     if args.dry_run:
-        cells = plan(config)
+        cells = select(plan(config), args.only)
         for cell in cells:
             print(cell.id)
         print(f"{len(cells)} cells; config {args.config} is valid")
         return 0
     # a writable folder (the runner refuses a non-empty one that holds no run)
     check_output_dir(args.output, overwrite=True)
-    result = run_experiment(config, args.output, config_file=str(args.config))
+    result = run_experiment(config, args.output, config_file=str(args.config), only=args.only)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.counts.items()))
     print(f"{args.output}: {counts}")
     if config.results:

@@ -19,20 +19,23 @@ Rules:
   needs failed);
 - one runner per folder at a time (an exclusive lock on ``.lock``);
 - with a results folder (:mod:`peftdebias.experiments.results`), each finished cell's small
-  files are copied there, and a cell found there is taken from it instead of run.
+  files are copied there, and a cell found there is taken from it instead of run;
+- ``only`` (glob patterns over cell ids) runs a subset of the grid, with the cells it needs;
+  the others stay ``pending`` for a later run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import fnmatch
 import logging
 import os
 import shutil
 import subprocess
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,6 +60,7 @@ class RunResult:
 
     output: Path
     manifest: dict[str, Any]
+    selected: tuple[str, ...] = ()  # the ids of the cells this run was asked for
 
     @property
     def counts(self) -> dict[str, int]:
@@ -67,7 +71,9 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return all(c["status"] == "finished" for c in self.manifest["cells"].values())
+        """Whether every selected cell (every cell of the config when none) finished."""
+        cells = self.manifest["cells"]
+        return all(cells[cid]["status"] == "finished" for cid in self.selected or cells)
 
 
 def now() -> str:
@@ -128,11 +134,13 @@ class Runner:
         config_file: str | None = None,
         cell_runner: CellRunner = run_cell,
         results: str | os.PathLike | None = None,
+        only: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.output = Path(output)
         self.config_file = config_file
         self.cells = plan(config)
+        self.selected = select(self.cells, only)
         self.cell_runner = cell_runner
         self.manifest: dict[str, Any] = {}
         folder = results if results is not None else config.results
@@ -200,7 +208,7 @@ class Runner:
             self._sync_results()
             self._save()
             try:
-                for cell in self.cells:
+                for cell in self.selected:
                     self._run_one(cell)
                 run_record["status"] = "finished"
             except BaseException:
@@ -209,7 +217,7 @@ class Runner:
             finally:
                 run_record["ended"] = now()
                 self._save()
-        return RunResult(self.output, self.manifest)
+        return RunResult(self.output, self.manifest, tuple(c.id for c in self.selected))
 
     def _sync_results(self) -> None:
         """Exchange finished cells with the results folder: store the run folder's, take the
@@ -226,7 +234,7 @@ class Runner:
                 continue
             if cell.id not in in_store:
                 continue
-            if any(cell.id in other.needs and other.id not in done for other in self.cells):
+            if any(cell.id in other.needs and other.id not in done for other in self.selected):
                 logger.info("%s: stored, but its weights are needed: training it again", cell.id)
                 continue
             self.store.restore(cell, self._folder(cell))
@@ -287,6 +295,28 @@ class Runner:
             self.store.write_manifest(self.manifest, self.cells)
 
 
+def select(cells: list[Cell], only: Sequence[str]) -> list[Cell]:
+    """The cells whose id matches one of the glob patterns ``only`` (all when empty), with
+    every cell they need, in plan order; a pattern matching no cell is an error."""
+    if not only:
+        return list(cells)
+    by_id = {cell.id: cell for cell in cells}
+    wanted: set[str] = set()
+    for pattern in only:
+        matched = [cid for cid in by_id if fnmatch.fnmatchcase(cid, pattern)]
+        if not matched:
+            raise ConfigError(f"--only {pattern!r} matches no cell of the config "
+                              "(list them with --dry-run)")  # fmt: skip
+        wanted.update(matched)
+    stack = list(wanted)
+    while stack:
+        for need in by_id[stack.pop()].needs:
+            if need not in wanted:
+                wanted.add(need)
+                stack.append(need)
+    return [cell for cell in cells if cell.id in wanted]
+
+
 def run_experiment(
     config: ExperimentConfig,
     output: str | os.PathLike,
@@ -294,10 +324,13 @@ def run_experiment(
     config_file: str | None = None,
     cell_runner: CellRunner = run_cell,
     results: str | os.PathLike | None = None,
+    only: Sequence[str] = (),
 ) -> RunResult:
     """Run (or resume) the grid of ``config`` into ``output``; see the module docstring.
-    ``results``: the folder of committed results (default: the config's ``results``)."""
+    ``results``: the folder of committed results (default: the config's ``results``);
+    ``only``: glob patterns over cell ids, to run a subset (see :func:`select`)."""
     runner = Runner(
-        config, output, config_file=config_file, cell_runner=cell_runner, results=results
-    )
+        config, output, config_file=config_file, cell_runner=cell_runner, results=results,
+        only=only,
+    )  # fmt: skip
     return runner.run()
