@@ -11,10 +11,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from datasets import Dataset
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:  # datasets loads in ~1 s; the registry is read by `--help`
+    from datasets import Dataset
 
 
 @dataclass(frozen=True)
@@ -34,29 +36,59 @@ class TaskSpec:
     evaluation: str | None = None
     carve: bool = False  # the source has one split only: carve train/dev/test 80/10/10
     label_names: tuple[str, ...] | None = field(default=None, compare=False)
+    description: str = field(default="", compare=False)  # one line, for help and errors
 
 
-TASKS: dict[str, TaskSpec] = {
-    "bias-in-bios": TaskSpec("bias-in-bios", "train", "dev", "test", "accuracy", 28),
-    "ghc": TaskSpec(
-        "ghc", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 10.0}, evaluation="iptts"
-    ),
-    "stormfront": TaskSpec(
-        "stormfront", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 6.7}, evaluation="iptts"
-    ),
-    "founta": TaskSpec("founta", "train", "dev", "test", "macro_f1", 2, evaluation="iptts"),
-    # the shipped NLI files are 1000-example samples (mnli.tsv holds the same pairs as
-    # mnli_mismatched.tsv): carve matched 80/10/10
-    "mnli": TaskSpec(
-        "mnli", "matched", "matched", "matched", "accuracy", 3, evaluation="bias-nli", carve=True
-    ),
-    "snli": TaskSpec(
-        "snli", "test", "test", "test", "accuracy", 3, evaluation="bias-nli", carve=True
-    ),
-    # GAP: train on gap-test, select on gap-validation, test on gap-development (the usual
-    # split when fine-tuning on GAP; the official test set stays unseen by selection)
-    "gap": TaskSpec("gap", "test", "validation", "dev", "macro_f1", 3, evaluation="gap"),
-}
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(task: TaskSpec) -> TaskSpec:
+    """Add a named task (its data set must be registered under the same name,
+    :mod:`peftdebias.data.sources`); its description shows in ``--task`` help."""
+    if task.name in TASKS:
+        raise ValueError(f"task {task.name!r} is registered twice")
+    TASKS[task.name] = task
+    return task
+
+
+def task_help() -> str:
+    """The ``--task`` help: every registered task with its description, or a user file."""
+    named = "; ".join(f"{t.name}: {t.description}" for t in TASKS.values())
+    return f"a registered task ({named}) or a .csv/.tsv/.jsonl file of your own"
+
+
+register_task(TaskSpec(
+    "bias-in-bios", "train", "dev", "test", "accuracy", 28,
+    description="occupation from a biography, 28 classes, TPR-GAP over gender",
+))  # fmt: skip
+register_task(TaskSpec(
+    "ghc", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 10.0}, evaluation="iptts",
+    description="Gab Hate Corpus, hate speech, FPRD on test and IPTTS",
+))  # fmt: skip
+register_task(TaskSpec(
+    "stormfront", "train", "dev", "test", "macro_f1", 2, {0: 1.0, 1: 6.7}, evaluation="iptts",
+    description="Stormfront forum, hate speech, FPRD on test and IPTTS",
+))  # fmt: skip
+register_task(TaskSpec(
+    "founta", "train", "dev", "test", "macro_f1", 2, evaluation="iptts",
+    description="Founta et al. tweets, abusive language, FPRD on test and IPTTS",
+))  # fmt: skip
+# the shipped NLI files are 1000-example samples (mnli.tsv holds the same pairs as
+# mnli_mismatched.tsv): carve matched 80/10/10
+register_task(TaskSpec(
+    "mnli", "matched", "matched", "matched", "accuracy", 3, evaluation="bias-nli", carve=True,
+    description="MultiNLI sample, Bias-NLI neutrality",
+))  # fmt: skip
+register_task(TaskSpec(
+    "snli", "test", "test", "test", "accuracy", 3, evaluation="bias-nli", carve=True,
+    description="SNLI sample, Bias-NLI neutrality",
+))  # fmt: skip
+# GAP: train on gap-test, select on gap-validation, test on gap-development (the usual
+# split when fine-tuning on GAP; the official test set stays unseen by selection)
+register_task(TaskSpec(
+    "gap", "test", "validation", "dev", "macro_f1", 3, evaluation="gap",
+    description="GAP pronoun coreference, F1 and female/male F1 ratio",
+))  # fmt: skip
 
 
 def get_task(
@@ -74,10 +106,7 @@ def get_task(
         return TASKS[key]
     path = Path(name_or_path)
     if path.suffix.lower() not in {".csv", ".tsv", ".tab", ".jsonl"}:
-        raise ConfigError(
-            f"unknown --task {name_or_path!r}; valid: {', '.join(TASKS)}, or a .csv/.tsv/.jsonl "
-            "file"
-        )
+        raise ConfigError(f"unknown --task {name_or_path!r}; valid: {task_help()}")
     files = {"--task": path, "--dev-file": dev_file, "--test-file": test_file}
     for option, file in files.items():
         if file and not Path(file).is_file():
@@ -254,7 +283,7 @@ def cda_augment(dataset: Dataset, augmenter) -> tuple[Dataset, int]:
             if pair:
                 out["text_pair"][-1] = other[1]
         added += len(found)
-    return Dataset.from_dict(out, features=dataset.features), added
+    return type(dataset).from_dict(out, features=dataset.features), added
 
 
 def attach_counterfactuals(dataset: Dataset, augmenter, seed: int) -> tuple[Dataset, int]:

@@ -20,6 +20,7 @@ from ..fields import (
     seed_option,
     warmup_ratio_option,
 )
+from ..tasks import task_help
 
 BASELINES = ("ft", "cda", "clp")
 PRECISIONS = ("fp32", "bf16")
@@ -63,9 +64,7 @@ COLUMNS = {
 class DownstreamConfig:
     """Options of ``peftdebias downstream``; ``None`` values come from the preset."""
 
-    task: str = option(
-        help="bias-in-bios, ghc, stormfront, founta, mnli, snli, gap, or a .csv/.tsv/.jsonl file"
-    )
+    task: str = option(help=task_help())
     output: str = output_option()
     dev_file: str | None = option(
         None,
