@@ -546,7 +546,7 @@ def test_bad_input_is_one_line_and_exit_2(kind, env, capsys):
 
 def test_table_size():
     """The number of bad-input kinds the table covers (reported on the issue)."""
-    assert len(CASES) == 62
+    assert len(CASES) == 63
 
 
 # --- beyond one CLI call ----------------------------------------------------------------------
