@@ -182,7 +182,8 @@ def test_committed_intrinsic_results_are_typed():
 def test_report_of_committed_cells_equals_the_dict_based_report(tmp_path):
     """``tests/data/report_subset/golden`` was written from the same cells by the report
     before it read typed records (commit 34d614d); the FPR-IPTTS column was added later
-    (the files then differed only by that column)."""
+    (the files then differed only by that column), then the efficacy section and
+    ``efficacy.csv`` (report.md then differed only by that section)."""
     store = subset_store(tmp_path / "store")
     out = tmp_path / "report"
     write_report(store, out)

@@ -112,8 +112,20 @@ class Collected:
     intrinsic_parts: dict[str, tuple[str, str]] = field(default_factory=dict)
     untrained_head_rows: set[str] = field(default_factory=set)
     row_order: dict[str, int] = field(default_factory=dict)
-    # upstream row label -> the module's debias.json
-    upstream: dict[str, ModuleRecord] = field(default_factory=dict)
+    # (row label, axis) -> the upstream module's debias.json
+    upstream: dict[tuple[str, str], ModuleRecord] = field(default_factory=dict)
+    # (row label, bias type) -> an intrinsic cell's scores and the axis of its module
+    intrinsic_cells: dict[tuple[str, str], ScoredCell] = field(default_factory=dict)
+    intrinsic_axes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def upstream_by_label(self) -> dict[str, ModuleRecord]:
+        """The upstream modules by display label: the row label, with the axis in brackets
+        when the grid learned modules on more than one axis."""
+        several = len({axis for _, axis in self.upstream}) > 1
+        return {
+            (f"{label} ({axis})" if several else label): meta
+            for (label, axis), meta in self.upstream.items()
+        }
 
 
 def _row_label(params: CellParams, ambiguous: set[tuple[str, str]]) -> str:
@@ -177,7 +189,16 @@ def _read_downstream(out: Collected, folder: Path, p: CellParams, ambiguous) -> 
 def _read_upstream(out: Collected, folder: Path, p: CellParams, ambiguous) -> None:
     """The module's ``debias.json`` (loss curve, trainable share)."""
     if (folder / "debias.json").is_file():
-        out.upstream[_row_label(p, ambiguous)] = ModuleRecord.load(folder / "debias.json")
+        key = (_row_label(p, ambiguous), p.axis or "")
+        out.upstream[key] = ModuleRecord.load(folder / "debias.json")
+
+
+def _intrinsic_label(p: CellParams, ambiguous) -> str:
+    """A module's row label, or the base model's (``<model> (no module)``)."""
+    if p.method in ("base", "head"):
+        kind = "no module" if p.method == "base" else "warmed-up head, no module"
+        return f"{Path(p.model).name} ({kind})"
+    return _row_label(p, ambiguous)
 
 
 def _read_intrinsic(out: Collected, folder: Path, p: CellParams, ambiguous) -> None:
@@ -185,17 +206,16 @@ def _read_intrinsic(out: Collected, folder: Path, p: CellParams, ambiguous) -> N
     record = IntrinsicCellFile.load(folder / "intrinsic.json")
     if record.bias_types is None:  # a head-only cell of a model with a trained head
         return
-    if p.method in ("base", "head"):
-        kind = "no module" if p.method == "base" else "warmed-up head, no module"
-        label = f"{Path(p.model).name} ({kind})"
-    else:
-        label = _row_label(p, ambiguous)
+    label = _intrinsic_label(p, ambiguous)
     row = out.intrinsic.setdefault(label, {})
     seed = p.seed or 0
     for bias_type, result in record.bias_types.items():
         if not result.head_trained:
             out.untrained_head_rows.add(label)
         cell = ScoredCell(folder, bias_type, result)
+        out.intrinsic_cells[(label, bias_type)] = cell
+        if p.axis is not None:
+            out.intrinsic_axes[(label, bias_type)] = p.axis
         for column in table1_columns():
             if getattr(result, column.benchmark) is None:
                 continue

@@ -44,6 +44,7 @@ from .collect import (
     task_columns,
 )
 from .curves import curves_markdown
+from .efficacy import efficacy_markdown
 from .goal import goal_markdown, goal_rows
 from .plots import make_plots
 from .records import Manifest
@@ -188,19 +189,22 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     t1_lines, t1_rows = table1(collected)
     t2_lines, p_lines, t2_rows = table2(collected)
-    files = _write_tables(collected, out, t1_rows, t2_rows)
+    efficacy, efficacy_rows = efficacy_markdown(collected)
+    files = _write_tables(collected, out, t1_rows, t2_rows, efficacy_rows)
     plots = make_plots(collected, out, module)
     files += [path for path, _ in plots]
-    markdown = _markdown(collected, t1_lines, t2_lines, p_lines, plots, out)
-    texts = {"report.md": markdown, "results.md": results_markdown(collected, plots, out)}
+    markdown = _markdown(collected, t1_lines, t2_lines, p_lines, plots, out, efficacy)
+    texts = {"report.md": markdown,
+             "results.md": results_markdown(collected, plots, out, efficacy)}  # fmt: skip
     for name, text in texts.items():
         with atomic_open(out / name, "w", encoding="utf-8") as handle:
             handle.write(text)
     return Report(markdown, [out / name for name in texts] + files, collected, plots)
 
 
-def _write_tables(collected: Collected, out: Path, t1_rows, t2_rows) -> list[Path]:
-    """The CSVs: Table 1, Table 2, the cells and (when there is one) the goal check."""
+def _write_tables(collected: Collected, out: Path, t1_rows, t2_rows, efficacy_rows) -> list[Path]:
+    """The CSVs: Table 1, Table 2, the cells and (when there are any) the goal check and
+    the efficacy table."""
     columns = [
         "row", "task", "role", "metric", "mean", "std", "n", "seeds", "ci_low", "ci_high",
         "ci_method", "diff_vs_ft", "diff_low", "diff_high", "p_vs_ft", "significant",
@@ -218,6 +222,9 @@ def _write_tables(collected: Collected, out: Path, t1_rows, t2_rows) -> list[Pat
     if goals:
         files.append(out / "goal.csv")
         _write_csv(files[-1], goals, list(dict.fromkeys(k for row in goals for k in row)))
+    if efficacy_rows:
+        files.append(out / "efficacy.csv")
+        _write_csv(files[-1], efficacy_rows, list(efficacy_rows[0]))
     return files
 
 
@@ -258,7 +265,7 @@ DIFFERENCES_NOTE = (
 )
 
 
-def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
+def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path, efficacy) -> str:
     lines = [*_header(collected), INTERVALS_NOTE, ""]
     if t1_lines:
         lines += ["## Table 1: intrinsic bias", "", TABLE1_NOTE, "", *t1_lines, ""]
@@ -269,7 +276,8 @@ def _markdown(collected, t1_lines, t2_lines, p_lines, plots, out: Path) -> str:
                   *t2_lines, "", "### Differences from FT (paired over seeds)", "",
                   DIFFERENCES_NOTE, "", *p_lines, ""]  # fmt: skip
     lines += goal_markdown(collected)
-    lines += curves_markdown(collected.upstream)
+    lines += efficacy
+    lines += curves_markdown(collected.upstream_by_label())
     lines += plots_markdown(plots, out)
     return "\n".join([*lines, *_unfinished(collected.manifest)])
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -100,8 +101,11 @@ def _fmt(stat: Stat | None, scale: float = 1.0, marker: str = "") -> str:
     return f"{text}{marker} ({stat.n})"
 
 
-def results_markdown(collected: Collected, plots: list[tuple[Path, str]], out: Path) -> str:
-    """The text of ``results.md`` (see the module docstring)."""
+def results_markdown(
+    collected: Collected, plots: list[tuple[Path, str]], out: Path, efficacy: Sequence[str] = ()
+) -> str:
+    """The text of ``results.md`` (see the module docstring); ``efficacy``: the efficacy
+    section (:func:`~peftdebias.experiments.efficacy.efficacy_markdown`)."""
     paper = load_paper()
     manifest = collected.manifest
     finished, total = len(manifest.finished()), len(manifest.cells)
@@ -126,7 +130,8 @@ def results_markdown(collected: Collected, plots: list[tuple[Path, str]], out: P
         lines += ["## Table 2: task performance and extrinsic bias", ""]
         lines += paper_table2(collected, paper)
     lines += goal_markdown(collected)
-    lines += curves_markdown(collected.upstream)
+    lines += efficacy
+    lines += curves_markdown(collected.upstream_by_label())
     lines += plots_markdown(plots, out)
     return "\n".join(lines)
 

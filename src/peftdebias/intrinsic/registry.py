@@ -170,12 +170,14 @@ class ScoredCell:
 @dataclass(frozen=True)
 class TableColumn:
     """One Table 1 column: ``value`` of a cell's result for a bias type, and its within-run
-    95 % interval (None: none)."""
+    95 % interval (None: none); ``ideal``: the unbiased value of a bias score (None: not a
+    bias score, e.g. the language-model score)."""
 
     name: str
     benchmark: str
     value: Callable[[IntrinsicResult, str], float | None]
     interval: Callable[[ScoredCell, float], Interval | None]
+    ideal: float | None = None
 
 
 def _stereoset_scores(result: IntrinsicResult, bias_type: str):
@@ -231,8 +233,11 @@ register_column(
 )
 register_column(
     TableColumn(
-        "SS", "stereoset", lambda r, b: _stereoset_scores(r, b).ss, _stereoset_interval("ss")
+        "SS", "stereoset", lambda r, b: _stereoset_scores(r, b).ss, _stereoset_interval("ss"),
+        ideal=50.0,
     )
 )
-register_column(TableColumn("CrowS", "crows", lambda r, b: r.crows.metric, _crows_interval))
-register_column(TableColumn("SEAT ES", "seat", _seat_value, _seat_interval))
+register_column(
+    TableColumn("CrowS", "crows", lambda r, b: r.crows.metric, _crows_interval, ideal=50.0)
+)
+register_column(TableColumn("SEAT ES", "seat", _seat_value, _seat_interval, ideal=0.0))

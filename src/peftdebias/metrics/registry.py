@@ -36,7 +36,9 @@ class ReportedMetric:
     ``scale`` converts to the paper's units (100: a fraction shown in percent).
     ``paper``: the paper's Table 2 column it is comparable with. ``goal``: one of the goal
     check's bias metrics. ``plot``: a candidate bias axis of the score-vs-bias plot (the
-    first present is drawn)."""
+    first present is drawn). ``ideal``: the unbiased value of a bias metric, from which
+    the efficacy table measures the distance ``|value - ideal|`` (None: not compared
+    there)."""
 
     key: str
     split: str
@@ -50,6 +52,7 @@ class ReportedMetric:
     goal: bool = False
     plot: bool = False
     table: str = TABLE2
+    ideal: float | None = None
 
     @property
     def title(self) -> str:
@@ -98,9 +101,17 @@ def goal_metrics() -> tuple[str, ...]:
 TASK_SCORE = register(
     ReportedMetric(TASK, "test", ("classification",), HIGHER, scale=100.0, paper=TASK)
 )
-register(ReportedMetric("TPR-GAP", "test", ("tpr-gap", "tpr_gap_rms"), LOWER, plot=True))
-register(ReportedMetric("FPRD", "test", ("fprd", "fprd"), LOWER, goal=True, plot=True))
-register(ReportedMetric("FPRD-IPTTS", "iptts", ("iptts-fprd", "fprd"), LOWER, goal=True, plot=True))
+register(
+    ReportedMetric("TPR-GAP", "test", ("tpr-gap", "tpr_gap_rms"), LOWER, plot=True, ideal=0.0)
+)
+register(
+    ReportedMetric("FPRD", "test", ("fprd", "fprd"), LOWER, goal=True, plot=True, ideal=0.0)
+)
+register(
+    ReportedMetric(
+        "FPRD-IPTTS", "iptts", ("iptts-fprd", "fprd"), LOWER, goal=True, plot=True, ideal=0.0
+    )
+)
 # the level FPRD is measured around: FPRD grows with it when every term's FPR moves together
 register(
     ReportedMetric(
@@ -122,11 +133,15 @@ register(
     )
 )  # fmt: skip
 register(ReportedMetric("GAP F1", "test", ("gap", "f1"), HIGHER, scale=100.0))
-register(ReportedMetric("GAP F/M", "test", ("gap", "bias"), CLOSER_TO_1, short="F/M", plot=True))
+register(
+    ReportedMetric(
+        "GAP F/M", "test", ("gap", "bias"), CLOSER_TO_1, short="F/M", plot=True, ideal=1.0
+    )
+)
 register(
     ReportedMetric(
         "Bias-NLI FN", "bias-nli", ("bias-nli", "fraction_neutral"), HIGHER, short="FN",
-        paper="Bias-NLI FN", plot=True,
+        paper="Bias-NLI FN", plot=True, ideal=1.0,
     )
 )  # fmt: skip
 register(ReportedMetric("Bias-NLI NN", "bias-nli", ("bias-nli", "net_neutral"), HIGHER, short="NN"))
