@@ -4,12 +4,15 @@
    text (gap-test.tsv, the GAP task's training split), a group (race, religion, sexuality)
    module on the first ``--corpus-texts`` GHC training posts, and one joint ``gender,group``
    module on both corpora together.
-2. Downstream GHC (quick preset: ``--train-examples`` posts, 1 epoch, length 64; dev/test
-   subsampled to ``--eval-examples``, IPTTS to ``--iptts-examples``): FT, each module alone,
-   the two composed (``--debias gender --debias group``) and the joint module.
+2. Downstream GHC, one run per seed of ``--seeds`` (quick preset: ``--train-examples``
+   posts, 1 epoch, length 64; dev/test subsampled to ``--eval-examples``, IPTTS to
+   ``--iptts-examples``, default all): FT, each module alone, the two composed
+   (``--debias gender --debias group``) and the joint module.
 3. Bias of both axes for each: FPRD over the group terms and over the gender terms on the GHC
    test set, FPRD on IPTTS, and CrowS-Pairs gender and race-color of the masked LM with the
-   same module(s) (the FT row: the base model's); macro-F1 for the task.
+   same module(s) (the FT row: the base model's); macro-F1 for the task. With several seeds,
+   each downstream number is averaged over seeds and compared with FT's, paired over seeds
+   (mean difference, 95 % t-interval; ``paired_comparison``).
 
 Runs live in ``--work`` and are skipped when their result exists (re-running resumes).
 Writes ``bench/results/composition.json``.
@@ -95,12 +98,12 @@ def joint_corpus_counts(work: Path, args) -> dict[str, int]:
     }
 
 
-def downstream(work: Path, start: str, args) -> dict:
+def downstream(work: Path, start: str, seed: int, args) -> dict:
     from peftdebias.downstream import DownstreamConfig, train_downstream
     from peftdebias.metrics import MetricOptions, axis_terms, compute_metrics, read_predictions
     from peftdebias.metrics.results import MetricsFile, SplitResult
 
-    out = work / "downstream" / start
+    out = work / "downstream" / start / f"s{seed}"
     modules = [str(work / "upstream" / name) for name in STARTS[start]]
     if not (out / "metrics.json").is_file():
         start_option = {"debias": modules} if modules else {"baseline": "ft"}
@@ -109,7 +112,7 @@ def downstream(work: Path, start: str, args) -> dict:
                              max_train_examples=args.train_examples,
                              max_eval_examples=args.eval_examples,
                              max_iptts_examples=args.iptts_examples, bootstrap_resamples=0,
-                             overwrite=True, **start_option)
+                             seed=seed, overwrite=True, **start_option)
         )  # fmt: skip
     metrics = MetricsFile.load(out / "metrics.json")
     test = metrics.splits["test"].metrics
@@ -129,6 +132,26 @@ def downstream(work: Path, start: str, args) -> dict:
         "modules": metrics.modules,
         "seconds": metrics.seconds,
     }
+
+
+NUMBERS = ("macro_f1", "fprd_group", "fprd_gender", "fprd_iptts")
+
+
+def summarize(runs: list[dict], ft_runs: list[dict], seeds: list[int]) -> dict:
+    """Per downstream number: the mean over seeds and, against FT, the paired difference
+    with its 95 % t-interval (None with one seed); ``runs``: the per-seed records."""
+    from peftdebias.metrics.intervals import paired_comparison
+
+    summary: dict = {}
+    for key in NUMBERS:
+        values = dict(zip(seeds, (run[key] for run in runs), strict=True))
+        ft = dict(zip(seeds, (run[key] for run in ft_runs), strict=True))
+        diff = paired_comparison(values, ft).difference
+        summary[key] = sum(values.values()) / len(values)
+        summary[f"{key}_vs_ft"] = [diff.estimate, diff.low, diff.high]
+    summary["module_frozen_checksum"] = runs[0]["module_frozen_checksum"]
+    summary["runs"] = [{"seed": seed, **run} for seed, run in zip(seeds, runs, strict=True)]
+    return summary
 
 
 def crows(work: Path, start: str, args) -> dict[str, float]:
@@ -155,7 +178,8 @@ def main() -> None:
     parser.add_argument("--corpus-texts", type=int, default=2000)
     parser.add_argument("--train-examples", type=int, default=2000)
     parser.add_argument("--eval-examples", type=int, help="seeded dev/test subsample")
-    parser.add_argument("--iptts-examples", type=int, default=2000)
+    parser.add_argument("--iptts-examples", type=int, help="seeded IPTTS subsample (default: all)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="downstream seeds")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (shared CPUs)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -163,10 +187,12 @@ def main() -> None:
     started = time.time()
     specs = corpora(work, args)
     modules = {name: upstream(work, name, spec, args) for name, spec in specs.items()}
+    runs = {start: [downstream(work, start, seed, args) for seed in args.seeds] for start in STARTS}
     rows = []
     for start in STARTS:
-        row = {"start": start, **downstream(work, start, args), **crows(work, start, args)}
-        print(json.dumps({k: v for k, v in row.items() if k != "modules"}), flush=True)
+        row = {"start": start, **summarize(runs[start], runs["ft"], args.seeds),
+               **crows(work, start, args)}  # fmt: skip
+        print(json.dumps({k: v for k, v in row.items() if k != "runs"}), flush=True)
         rows.append(row)
     result = {
         "settings": {k: v for k, v in vars(args).items() if k not in ("data_dir", "work")},
