@@ -55,17 +55,21 @@ def test_halving_fprd_with_100k_parameters_in_two_minutes():
     collected.upstream[("LoRA", "gender")] = _module(5, 1.0)  # another axis: not this task's
     found = {e.measure: e for e in extrinsic_efficacy(collected)}
     assert {e.row for e in extrinsic_efficacy(collected)} == {"LoRA"}  # CDA has no module
-    fprd = found["FPRD"]
-    assert fprd.reduction.estimate == pytest.approx(50.0)
-    assert fprd.per_million.estimate == pytest.approx(500.0)
-    assert fprd.per_minute.estimate == pytest.approx(25.0)
+    fprd = found["FPRD"]  # 30, 32, 28 -> 15, 16.5, 13.5: 15 FPRD points removed, half
+    assert fprd.reduction.estimate == pytest.approx(15.0)
+    assert fprd.share.estimate == pytest.approx(50.0)
+    assert fprd.per_million.estimate == pytest.approx(150.0)
+    assert fprd.per_minute.estimate == pytest.approx(7.5)
     assert fprd.measured and fprd.seeds == 3
-    # interval of the reduction: the paired t-interval of FT - row, over FT's mean
-    assert fprd.reduction.low < 50.0 < fprd.reduction.high
+    # the paired t-interval of FT - row (differences 15, 15.5, 14.5: mean 15, sd 0.5)
+    half_width = 4.302653 * 0.5 / 3**0.5
+    assert fprd.reduction.low == pytest.approx(15.0 - half_width, rel=1e-5)
+    assert fprd.reduction.high == pytest.approx(15.0 + half_width, rel=1e-5)
     assert fprd.per_million.low == pytest.approx(fprd.reduction.low * 10)
     # GAP F/M: distance from 1 goes 0.2, 0.2, 0.1 -> 0.1, 0.1, 0.05: half, even though
     # the values move in opposite directions
-    assert found["GAP F/M"].reduction.estimate == pytest.approx(50.0)
+    assert found["GAP F/M"].share.estimate == pytest.approx(50.0)
+    assert found["GAP F/M"].reduction.estimate == pytest.approx(0.25 / 3)
     assert best_rows(list(found.values()))[("ghc", "FPRD")] == {
         "per_million": "LoRA", "per_minute": "LoRA"
     }  # fmt: skip
@@ -130,8 +134,10 @@ def test_intrinsic_rows_are_compared_with_the_base_model(tmp_path):
     collected.upstream[("LoRA", "gender")] = _module(50_000, 30.0)
     (found,) = intrinsic_efficacy(collected)
     assert (found.scope, found.row, found.measure) == ("gender", "LoRA", "CrowS")
-    assert found.reduction.estimate == pytest.approx(50.0)  # distance 20 -> 10
-    assert found.per_minute.estimate == pytest.approx(100.0)
+    assert found.reduction.estimate == pytest.approx(10.0)  # distance 20 -> 10 points
+    assert found.share.estimate == pytest.approx(50.0)
+    assert found.per_minute.estimate == pytest.approx(20.0)
+    assert found.per_million.estimate == pytest.approx(200.0)
     assert found.reference == pytest.approx(20.0)
 
 

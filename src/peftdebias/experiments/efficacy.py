@@ -9,20 +9,23 @@ or SPT's, training and the held-out evaluations).
 axis), per bias metric with an ``ideal`` (:mod:`peftdebias.metrics.registry`): the distance
 ``d = |value - ideal|`` per seed, paired with FT over the seeds both have,
 
-    R = -mean_s(d_row,s - d_FT,s) / mean_s(d_FT,s)      (percent of FT's bias removed)
+    R = -mean_s(d_row,s - d_FT,s)      (bias removed, in the metric's units)
 
-with the 95 % paired t-interval of the difference scaled alike.
+with the 95 % paired t-interval of the difference; ``R / mean_s(d_FT,s)`` is the share of
+FT's bias removed.
 
 **Intrinsic** (each bias type; each module row against the base model without a module,
 the first such row whose masked-LM head is trained): ``d = |value - ideal|`` of the Table 1
-columns with an ideal (CrowS-Pairs, StereoSet SS: 50), ``R = -(d_row - d_base) / d_base``,
+columns with an ideal (CrowS-Pairs, StereoSet SS: 50), ``R = -(d_row - d_base)`` in points,
 its 95 % interval a paired percentile bootstrap over the items both cells scored (same
 resampled items for both).
 
-Efficacy: ``R / (P / 10^6)`` (percent per million trainable parameters) and ``R / (T / 60)``
-(percent per minute of upstream training); costs are constants, so the intervals scale
-alike. A reduction is **measured** when its interval lies above zero; ``best`` names the
-measured rows with the highest efficacy (None: no row lowers that bias measurably).
+Efficacy: ``R / (P / 10^6)`` (per million trainable parameters) and ``R / (T / 60)`` (per
+minute of upstream training); costs are constants, so the intervals scale alike. ``R`` is
+kept in the metric's units because a share of the reference explodes where the reference
+lies near the ideal (the base model's gender CrowS-Pairs: 52.3, 2.3 points from 50).
+A reduction is **measured** when its interval lies above zero; ``best`` names the measured
+rows with the highest efficacy (None: no row lowers that bias measurably).
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ class Efficacy:
     scope: str  # task (extrinsic) or bias type (intrinsic)
     row: str
     measure: str
-    reduction: Interval  # percent of the reference's bias removed (estimate, low, high)
+    reduction: Interval  # bias removed, in the measure's units (estimate, low, high)
     reference: float  # the reference's (FT or base model) mean distance from the ideal
     parameters: int | None
     seconds: float | None
@@ -61,25 +64,22 @@ class Efficacy:
         """The 95 % interval of the reduction lies above zero."""
         return self.reduction.low is not None and self.reduction.low > 0
 
-    def per(self, cost: float | None, unit: float) -> Interval | None:
-        """The reduction per ``unit`` of ``cost`` (None without a cost)."""
-        if not cost:
-            return None
-        scale = unit / cost
-        r = self.reduction
-
-        def scaled(value: float | None) -> float | None:
-            return None if value is None else value * scale
-
-        return Interval(scaled(r.estimate), scaled(r.low), scaled(r.high), r.method, r.n)
+    @property
+    def share(self) -> Interval:
+        """The reduction in percent of the reference's distance from the ideal."""
+        return _scaled(self.reduction, 100.0 / self.reference)
 
     @property
     def per_million(self) -> Interval | None:
-        return self.per(self.parameters, PER_PARAMETERS)
+        """The reduction per million trainable parameters (None without a count)."""
+        return (
+            _scaled(self.reduction, PER_PARAMETERS / self.parameters) if self.parameters else None
+        )
 
     @property
     def per_minute(self) -> Interval | None:
-        return self.per(self.seconds, PER_SECONDS)
+        """The reduction per minute of upstream training (None without a time)."""
+        return _scaled(self.reduction, PER_SECONDS / self.seconds) if self.seconds else None
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -87,9 +87,10 @@ class Efficacy:
             "trainable_parameters": self.parameters, "upstream_seconds": self.seconds,
             "reference_distance": self.reference, "measured": self.measured,
         }  # fmt: skip
-        for name, value in (("reduction", self.reduction), ("per_million_parameters",
-                            self.per_million), ("per_minute", self.per_minute)):  # fmt: skip
-            record[f"{name}_pct"] = value.estimate if value else None
+        for name, value in (("reduction", self.reduction), ("share_pct", self.share),
+                            ("per_million_parameters", self.per_million),
+                            ("per_minute", self.per_minute)):  # fmt: skip
+            record[name] = value.estimate if value else None
             record[f"{name}_low"] = value.low if value else None
             record[f"{name}_high"] = value.high if value else None
         return record
@@ -125,20 +126,25 @@ def extrinsic_efficacy(collected: Collected) -> list[Efficacy]:
                 if diff.estimate is None or not reference:
                     continue
                 found.append(
-                    Efficacy(task, label, metric.title, _relative(diff, reference), reference,
+                    Efficacy(task, label, metric.title, _negated(diff), reference,
                              *_cost(meta), seeds=len(shared))
                 )  # fmt: skip
     return found
 
 
-def _relative(diff: Interval, reference: float) -> Interval:
-    """``-diff / reference`` in percent (a lower distance is a positive reduction)."""
+def _scaled(value: Interval, factor: float) -> Interval:
+    """``factor * value`` (a negative factor swaps the bounds)."""
 
-    def scaled(value: float | None) -> float | None:
-        return None if value is None else -100.0 * value / reference
+    def scaled(x: float | None) -> float | None:
+        return None if x is None else factor * x
 
-    return Interval(scaled(diff.estimate), scaled(diff.high), scaled(diff.low), diff.method,
-                    diff.n)  # fmt: skip
+    low, high = (value.low, value.high) if factor >= 0 else (value.high, value.low)
+    return Interval(scaled(value.estimate), scaled(low), scaled(high), value.method, value.n)
+
+
+def _negated(diff: Interval) -> Interval:
+    """The reduction of a distance from its change (a lower distance: a positive reduction)."""
+    return _scaled(diff, -1.0)
 
 
 # --- intrinsic: paired bootstrap over the items two cells scored ---------------------------
@@ -242,7 +248,7 @@ def intrinsic_efficacy(collected: Collected) -> list[Efficacy]:
             distance = abs(base_value.mean - column.ideal)
             if not distance:
                 continue
-            found.append(Efficacy(bias_type, label, column.name, _relative(diff, distance),
+            found.append(Efficacy(bias_type, label, column.name, _negated(diff),
                                   distance, *_cost(meta)))  # fmt: skip
     return found
 
@@ -275,14 +281,15 @@ def _count(value: float | None, fmt: str) -> str:
 
 
 EFFICACY_NOTE = (
-    "Bias removed, in percent of the reference's distance from the unbiased value "
-    "(|value − ideal|; FPRD, TPR-GAP: 0; GAP F/M: 1; CrowS, SS: 50), with its 95 % "
+    "Bias removed: the drop of the distance from the unbiased value (|value − ideal|; FPRD, "
+    "TPR-GAP: 0; GAP F/M: 1; CrowS, SS: 50), in the measure's units, with its 95 % "
     "interval: downstream rows paired with FT over seeds (t), intrinsic rows against the "
     "base model without a module, paired over the items both scored (bootstrap). Positive: "
-    "less biased. `*`: the interval lies above zero. Cost: the upstream module's trainable "
-    "parameters and the seconds of its upstream run (loading, CDA, any selection pass, "
-    "training, held-out evaluations); efficacy = reduction per million trainable "
-    "parameters and per minute of upstream training (the intervals scale alike)."
+    "less biased; share: in percent of the reference's distance. `*`: the interval lies "
+    "above zero. Cost: the upstream module's trainable parameters and the wall-clock "
+    "seconds of its upstream run (loading, CDA, any selection pass, training, held-out "
+    "evaluations); efficacy = bias removed per million trainable parameters and per minute "
+    "of upstream training (the intervals scale alike)."
 )
 
 
@@ -298,16 +305,16 @@ def efficacy_markdown(collected: Collected) -> tuple[list[str], list[dict[str, A
         lines += [
             f"### {scope}",
             "",
-            "| row | measure | trainable params | upstream s | reduction % | "
-            "% per M params | % per minute |",
-            "|---|---|---|---|---|---|---|",
+            "| row | measure | trainable params | upstream s | bias removed | share % | "
+            "per M params | per minute |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for e in (e for e in found if e.scope == scope):
             mark = "*" if e.measured else ""
             lines.append(
                 f"| {e.row} | {e.measure} | {_count(e.parameters, ',')} | "
-                f"{_count(e.seconds, '.0f')} | {_fmt(e.reduction)}{mark} | "
-                f"{_fmt(e.per_million, 2)} | {_fmt(e.per_minute, 2)} |"
+                f"{_count(e.seconds, '.0f')} | {_fmt(e.reduction, 3)}{mark} | "
+                f"{_fmt(e.share, 0)} | {_fmt(e.per_million, 3)} | {_fmt(e.per_minute, 3)} |"
             )
         lines.append("")
         for (where, measure), winners in best.items():
