@@ -404,3 +404,31 @@ def test_headless_model_gets_a_warmed_up_head_reference_row(data_dir, tmp_path):
     rows = [r["row"] for r in csv.DictReader((out / "table1_intrinsic.csv").open())]
     assert rows == ["headless (no module)", "headless (warmed-up head, no module)", "LoRA"]
     assert "| headless (no module) † |" in (out / "report.md").read_text()
+
+
+def test_time_left_uses_the_median_of_finished_cells_of_the_same_kind_and_task():
+    from peftdebias.experiments.cells import Cell
+    from peftdebias.experiments.runner import time_left
+
+    def cell(cid, kind, task=None):
+        return Cell(cid, kind, {"task": task} if task else {})
+
+    cells = [cell("upstream/a", "upstream"), cell("ghc/s1", "downstream", "ghc"),
+             cell("ghc/s2", "downstream", "ghc"), cell("ghc/s3", "downstream", "ghc"),
+             cell("gap/s1", "downstream", "gap")]  # fmt: skip
+    records = {
+        "upstream/a": {"status": "finished", "seconds": 600.0},
+        "ghc/s1": {"status": "finished", "seconds": 60.0},
+        "ghc/s2": {"status": "finished", "seconds": 180.0},
+        "ghc/s3": {"status": "running"},
+        "gap/s1": {"status": "pending"},
+    }
+    # ghc/s3 at the median of its task (120 s); gap has no finished cell yet
+    assert time_left(cells, records, cells) == "about 2 min left + 1 cell(s) of kinds not yet timed"
+    assert time_left(cells, records, cells[:4]) == "about 2 min left"
+    records["gap/s1"] = {"status": "pending"}
+    cells.append(cell("gap/s0", "downstream", "gap"))
+    records["gap/s0"] = {"status": "finished", "seconds": 3.5 * 3600}
+    assert time_left(cells, records, cells) == "about 3.5 h left"  # 3.5 h + 2 min
+    finished = {cid: {"status": "finished", "seconds": 1.0} for cid in records}
+    assert time_left(cells, finished, cells) is None

@@ -21,7 +21,10 @@ Rules:
 - with a results folder (:mod:`peftdebias.experiments.results`), each finished cell's small
   files are copied there, and a cell found there is taken from it instead of run;
 - ``only`` (glob patterns over cell ids) runs a subset of the grid, with the cells it needs;
-  the others stay ``pending`` for a later run.
+  the others stay ``pending`` for a later run;
+- each cell's log line gives its place among the selected cells and the time left, estimated
+  from the median seconds of the finished cells of the same kind and task
+  (:func:`time_left`).
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ import fnmatch
 import logging
 import os
 import shutil
+import statistics
 import subprocess
 import time
 import traceback
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -238,8 +243,9 @@ class Runner:
                 logger.info("%s: stored, but its weights are needed: training it again", cell.id)
                 continue
             self.store.restore(cell, self._folder(cell))
-            summary = self.store.record(cell).get("summary")
-            record.update(status="finished", error=None, summary=summary, from_results=True)
+            stored = self.store.record(cell)
+            record.update(status="finished", error=None, summary=stored.get("summary"),
+                          seconds=stored.get("seconds"), from_results=True)  # fmt: skip
         self.store.write_manifest(self.manifest, self.cells)
 
     def _run_one(self, cell: Cell) -> None:
@@ -263,7 +269,10 @@ class Runner:
             attempts=record.get("attempts", 0) + 1, run=len(self.manifest["runs"]) - 1,
         )  # fmt: skip
         self._save()
-        logger.info("cell %s: running", cell.id)
+        position = next(i for i, c in enumerate(self.selected, 1) if c.id == cell.id)
+        left = time_left(self.cells, self.manifest["cells"], self.selected)
+        logger.info("cell %s: running (%d of %d%s)", cell.id, position, len(self.selected),
+                    f"; {left}" if left else "")  # fmt: skip
         try:
             summary = self.cell_runner(cell, folder, self.output, self.config)
             write_json(
@@ -293,6 +302,36 @@ class Runner:
         if self.store is not None and record["status"] == "finished":
             self.store.save(cell, folder)
             self.store.write_manifest(self.manifest, self.cells)
+
+
+def _timing_group(cell: Cell) -> tuple[str, Any]:
+    return cell.kind, cell.params.get("task")
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 120 else f"{seconds / 3600:.1f} h"
+
+
+def time_left(
+    cells: Sequence[Cell], records: dict[str, dict[str, Any]], selected: Sequence[Cell]
+) -> str | None:
+    """``about T left`` for the selected cells not finished yet (the running one included),
+    each estimated by the median seconds of the finished cells of its kind and task; cells of
+    a group none of whose cells has finished are counted apart. None when none is timed."""
+    seconds: dict[tuple[str, Any], list[float]] = defaultdict(list)
+    for cell in cells:
+        record = records.get(cell.id, {})
+        if record.get("status") == "finished" and record.get("seconds"):
+            seconds[_timing_group(cell)].append(float(record["seconds"]))
+    left = [c for c in selected if records.get(c.id, {}).get("status") != "finished"]
+    known = [statistics.median(seconds[g]) for c in left if seconds[g := _timing_group(c)]]
+    if not known:
+        return None
+    untimed = len(left) - len(known)
+    return f"about {_duration(sum(known))} left" + (
+        f" + {untimed} cell(s) of kinds not yet timed" if untimed else ""
+    )
 
 
 def select(cells: list[Cell], only: Sequence[str]) -> list[Cell]:
