@@ -147,3 +147,13 @@ def test_upstream_labels_name_the_axis_only_when_there_are_several():
     assert list(collected.upstream_by_label()) == ["LoRA"]
     collected.upstream[("LoRA", "gender")] = _module(1, 1.0)
     assert sorted(collected.upstream_by_label()) == ["LoRA (gender)", "LoRA (race)"]
+
+
+def test_best_rows_skip_a_measured_row_without_a_cost():
+    half = {"task": FT["task"], "FPRD": [15.0, 16.5, 13.5]}
+    collected = _extrinsic({"FT": FT, "LoRA": half, "SFT": half})
+    collected.upstream[("LoRA", "race")] = _module(100_000, 120.0)
+    collected.upstream[("SFT", "race")] = ModuleRecord.from_json({}, "debias.json")  # no cost
+    found = extrinsic_efficacy(collected)
+    assert all(e.measured for e in found) and {e.row for e in found} == {"LoRA", "SFT"}
+    assert best_rows(found)[("ghc", "FPRD")] == {"per_million": "LoRA", "per_minute": "LoRA"}

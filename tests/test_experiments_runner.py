@@ -426,7 +426,6 @@ def test_time_left_uses_the_median_of_finished_cells_of_the_same_kind_and_task()
     # ghc/s3 at the median of its task (120 s); gap has no finished cell yet
     assert time_left(cells, records, cells) == "about 2 min left + 1 cell(s) of kinds not yet timed"
     assert time_left(cells, records, cells[:4]) == "about 2 min left"
-    records["gap/s1"] = {"status": "pending"}
     cells.append(cell("gap/s0", "downstream", "gap"))
     records["gap/s0"] = {"status": "finished", "seconds": 3.5 * 3600}
     assert time_left(cells, records, cells) == "about 3.5 h left"  # 3.5 h + 2 min

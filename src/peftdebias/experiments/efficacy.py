@@ -96,9 +96,7 @@ class Efficacy:
         return record
 
 
-def _cost(meta: ModuleRecord | None) -> tuple[int | None, float | None]:
-    if meta is None:
-        return None, None
+def _cost(meta: ModuleRecord) -> tuple[int | None, float | None]:
     return meta.trainable_parameters, meta.training.seconds if meta.training else None
 
 
@@ -108,28 +106,36 @@ def _distances(stat: Stat, ideal: float) -> dict[int, float]:
 
 def extrinsic_efficacy(collected: Collected) -> list[Efficacy]:
     """The reductions of every task's bias metrics by its module rows, paired with FT."""
-    found: list[Efficacy] = []
     metrics = [m for m in reported_metrics() if m.ideal is not None and m.key != TASK]
+    found: list[Efficacy] = []
     for task, by_label in sorted(collected.extrinsic.items()):
         ft = by_label.get("FT")
         axis = collected.tasks[task].axis or ""
-        for label in sorted_rows(set(by_label) - {"FT"}, collected) if ft else []:
+        rows = sorted_rows(set(by_label) - {"FT"}, collected) if ft is not None else []
+        for label in rows:
             meta = collected.upstream.get((label, axis))
-            for metric in metrics if meta is not None else []:
-                if metric.key not in by_label[label] or metric.key not in ft:
-                    continue
-                base = _distances(ft[metric.key], metric.ideal)
-                row = _distances(by_label[label][metric.key], metric.ideal)
-                shared = sorted(set(base) & set(row))
-                reference = float(np.mean([base[s] for s in shared])) if shared else 0.0
-                diff = paired_comparison(row, base).difference
-                if diff.estimate is None or not reference:
-                    continue
-                found.append(
-                    Efficacy(task, label, metric.title, _negated(diff), reference,
-                             *_cost(meta), seeds=len(shared))
-                )  # fmt: skip
+            if meta is None:  # a baseline (CDA, CLP): no module, no cost
+                continue
+            for metric in metrics:
+                if metric.key in by_label[label] and metric.key in ft:
+                    row, base = by_label[label][metric.key], ft[metric.key]
+                    found += _paired_efficacy(task, label, metric.title, row, base,
+                                              metric.ideal, meta)  # fmt: skip
     return found
+
+
+def _paired_efficacy(
+    task: str, label: str, measure: str, row: Stat, ft: Stat, ideal: float, meta: ModuleRecord
+) -> list[Efficacy]:
+    """The row's reduction of one metric's distance from ``ideal``, paired with FT over the
+    seeds both have (empty when not computable or FT is at the ideal)."""
+    base, distances = _distances(ft, ideal), _distances(row, ideal)
+    shared = sorted(set(base) & set(distances))
+    reference = float(np.mean([base[s] for s in shared])) if shared else 0.0
+    diff = paired_comparison(distances, base).difference
+    if diff.estimate is None or not reference:
+        return []
+    return [Efficacy(task, label, measure, _negated(diff), reference, *_cost(meta), len(shared))]
 
 
 def _scaled(value: Interval, factor: float) -> Interval:
@@ -259,11 +265,12 @@ def best_rows(found: list[Efficacy]) -> dict[tuple[str, str], dict[str, str | No
     best: dict[tuple[str, str], dict[str, str | None]] = {}
     for key in sorted({(e.scope, e.measure) for e in found}):
         measured = [e for e in found if (e.scope, e.measure) == key and e.measured]
-        best[key] = {
-            name: max(measured, key=lambda e, n=name: getattr(e, n).estimate).row
-            if measured and all(getattr(e, name) for e in measured) else None
-            for name in ("per_million", "per_minute")
-        }  # fmt: skip
+        best[key] = {}
+        for name in ("per_million", "per_minute"):
+            costed = [e for e in measured if getattr(e, name) is not None]
+            best[key][name] = (
+                max(costed, key=lambda e: getattr(e, name).estimate).row if costed else None
+            )
     return best
 
 

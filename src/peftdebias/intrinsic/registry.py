@@ -233,7 +233,10 @@ register_column(
 )
 register_column(
     TableColumn(
-        "SS", "stereoset", lambda r, b: _stereoset_scores(r, b).ss, _stereoset_interval("ss"),
+        "SS",
+        "stereoset",
+        lambda r, b: _stereoset_scores(r, b).ss,
+        _stereoset_interval("ss"),
         ideal=50.0,
     )
 )

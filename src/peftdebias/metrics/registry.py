@@ -101,12 +101,8 @@ def goal_metrics() -> tuple[str, ...]:
 TASK_SCORE = register(
     ReportedMetric(TASK, "test", ("classification",), HIGHER, scale=100.0, paper=TASK)
 )
-register(
-    ReportedMetric("TPR-GAP", "test", ("tpr-gap", "tpr_gap_rms"), LOWER, plot=True, ideal=0.0)
-)
-register(
-    ReportedMetric("FPRD", "test", ("fprd", "fprd"), LOWER, goal=True, plot=True, ideal=0.0)
-)
+register(ReportedMetric("TPR-GAP", "test", ("tpr-gap", "tpr_gap_rms"), LOWER, plot=True, ideal=0.0))
+register(ReportedMetric("FPRD", "test", ("fprd", "fprd"), LOWER, goal=True, plot=True, ideal=0.0))
 register(
     ReportedMetric(
         "FPRD-IPTTS", "iptts", ("iptts-fprd", "fprd"), LOWER, goal=True, plot=True, ideal=0.0
