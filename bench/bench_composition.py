@@ -5,7 +5,8 @@
    module on the first ``--corpus-texts`` GHC training posts, and one joint ``gender,group``
    module on both corpora together.
 2. Downstream GHC, one run per seed of ``--seeds`` (quick preset: ``--train-examples``
-   posts, 1 epoch, length 64; dev/test subsampled to ``--eval-examples``, IPTTS to
+   posts, 1 epoch, length 64, bf16 autocast and length-grouped batches as in
+   ``configs/neighbourhood.yaml``; dev/test subsampled to ``--eval-examples``, IPTTS to
    ``--iptts-examples``, default all): FT, each module alone, the two composed
    (``--debias gender --debias group``) and the joint module.
 3. Bias of both axes for each: FPRD over the group terms and over the gender terms on the GHC
@@ -112,7 +113,8 @@ def downstream(work: Path, start: str, seed: int, args) -> dict:
                              max_train_examples=args.train_examples,
                              max_eval_examples=args.eval_examples,
                              max_iptts_examples=args.iptts_examples, bootstrap_resamples=0,
-                             seed=seed, overwrite=True, **start_option)
+                             bf16=True, group_by_length=True, seed=seed, overwrite=True,
+                             **start_option)
         )  # fmt: skip
     metrics = MetricsFile.load(out / "metrics.json")
     test = metrics.splits["test"].metrics
