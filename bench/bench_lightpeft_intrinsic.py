@@ -55,16 +55,16 @@ def variants(folder: Path) -> dict:
     }
 
 
-def score(model, bias_type: str, work: Path, args: argparse.Namespace):
-    """The variant's scored cell: summary plus per-item score files in ``work``."""
+def score(model, tokenizer, bias_type: str, work: Path, args: argparse.Namespace):
+    """The variant's scored cell: summary plus per-item score files in ``work`` (the files
+    :func:`~peftdebias.experiments.efficacy.item_difference` pairs)."""
     from peftdebias.intrinsic import IntrinsicConfig, evaluate_intrinsic
     from peftdebias.intrinsic.registry import ScoredCell
     from peftdebias.intrinsic.results import IntrinsicResult
     from peftdebias.io import write_jsonl
-    from peftdebias.models import load_tokenizer
 
     config = IntrinsicConfig(benchmarks=BENCHMARKS, bias_type=bias_type, batch_size=64, seed=42)
-    result = evaluate_intrinsic(model.eval(), load_tokenizer(MODEL), config, args.data_dir)
+    result = evaluate_intrinsic(model, tokenizer, config, args.data_dir)
     work.mkdir(parents=True, exist_ok=True)
     for name, rows in result.pop("details").items():
         write_jsonl(work / f"{name}-{bias_type}_scores.jsonl", rows)
@@ -72,6 +72,7 @@ def score(model, bias_type: str, work: Path, args: argparse.Namespace):
 
 
 def summary(cell) -> dict[str, float]:
+    """CrowS metric, StereoSet SS and LMS of a scored cell."""
     stereoset = cell.result.stereoset.overall
     return {"crows": cell.result.crows.metric, "ss": stereoset.ss, "lms": stereoset.lms}
 
@@ -79,12 +80,14 @@ def summary(cell) -> dict[str, float]:
 def measure(folder: Path, work: Path, args: argparse.Namespace) -> dict:
     from peftdebias.experiments.efficacy import item_difference
     from peftdebias.experiments.records import ModuleRecord
+    from peftdebias.models import load_tokenizer
 
     (bias_type,) = ModuleRecord.load(folder / "debias.json").axes
-    cells = {}
-    for name, build in variants(folder).items():
-        with torch.no_grad():
-            cells[name] = score(build(), bias_type, work / bias_type / name, args)
+    tokenizer = load_tokenizer(MODEL)
+    cells = {
+        name: score(build(), tokenizer, bias_type, work / bias_type / name, args)
+        for name, build in variants(folder).items()
+    }
     changes = {}
     for variant, reference in PAIRS:
         for benchmark in BENCHMARKS:
